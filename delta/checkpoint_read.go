@@ -1,0 +1,327 @@
+package delta
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+)
+
+// DefaultBatchRows is the number of checkpoint rows decoded at once.
+const DefaultBatchRows = 4096
+
+// Checkpoint is one checkpoint of the log: a classic file, all parts of a multi-part one, or the
+// top-level file of a V2 one.
+type Checkpoint struct {
+	Version int64
+	Kind    LogFileKind
+	Files   []ObjectInfo // parts in order; one file for classic and V2
+}
+
+// actionSet selects the action columns a checkpoint read decodes.
+type actionSet uint16
+
+const (
+	wantAdd actionSet = 1 << iota
+	wantRemove
+	wantMetadata
+	wantProtocol
+	wantTxn
+	wantDomain
+	wantSidecar
+	wantCheckpointMeta
+
+	wantFiles = wantAdd | wantRemove
+	wantAll   = 0xffff
+)
+
+var actionColumns = []struct {
+	name string
+	bit  actionSet
+}{
+	{"add", wantAdd}, {"remove", wantRemove}, {"metaData", wantMetadata}, {"protocol", wantProtocol},
+	{"txn", wantTxn}, {"domainMetadata", wantDomain}, {"sidecar", wantSidecar},
+	{"checkpointMetadata", wantCheckpointMeta},
+}
+
+// readCheckpoint streams the actions in want from every file of cp, sidecars included, in
+// record batches of batchRows rows. It never holds more than one batch of decoded rows; the
+// sidecar list (a few entries) is the only thing gathered.
+func readCheckpoint(ctx context.Context, s Store, cp Checkpoint, want actionSet, batchRows int, fn func(Action) error) error {
+	// Any checkpoint of a v2Checkpoint table may name sidecars, classic-named ones included.
+	var sidecars []Sidecar
+	collect := func(key string) func(Action) error {
+		return func(a Action) error {
+			switch {
+			case a.Sidecar != nil:
+				sidecars = append(sidecars, *a.Sidecar)
+				return nil
+			case a.CheckpointMetadata != nil:
+				if a.CheckpointMetadata.Version != cp.Version {
+					return corrupt(key, cp.Version, "checkpointMetadata names version %d", a.CheckpointMetadata.Version)
+				}
+				return nil
+			}
+			return fn(a)
+		}
+	}
+	topWant := want | wantCheckpointMeta
+	if want&wantFiles != 0 {
+		topWant |= wantSidecar
+	}
+	for _, f := range cp.Files {
+		var err error
+		if strings.HasSuffix(f.Key, ".json") {
+			err = readJSONActions(ctx, s, f.Key, cp.Version, func(a Action) error {
+				if !a.in(topWant) {
+					return nil
+				}
+				return collect(f.Key)(a)
+			})
+		} else {
+			err = readParquetActions(ctx, s, f, cp.Version, topWant, batchRows, collect(f.Key))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, sc := range sidecars {
+		key, err := sidecarKey(sc.Path)
+		if err != nil {
+			return &CorruptError{Path: cp.Files[0].Key, Version: cp.Version, Err: err}
+		}
+		info := ObjectInfo{Key: key, Size: sc.SizeInBytes}
+		if info.Size <= 0 {
+			if info, err = s.Stat(ctx, key); err != nil {
+				return &CorruptError{Path: key, Version: cp.Version, Err: err}
+			}
+		}
+		if err := readParquetActions(ctx, s, info, cp.Version, want&wantFiles, batchRows, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sidecarKey resolves a sidecar path: a bare file name lives in _delta_log/_sidecars/.
+func sidecarKey(p string) (string, error) {
+	if strings.Contains(p, "://") || strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("sidecar path %q is not relative to _delta_log/_sidecars: %w", p, ErrInvalidPath)
+	}
+	key := path.Clean(SidecarDir + p)
+	if !strings.HasPrefix(key, SidecarDir) {
+		return "", fmt.Errorf("sidecar path %q: %w", p, ErrInvalidPath)
+	}
+	return key, nil
+}
+
+func (a Action) in(want actionSet) bool {
+	switch {
+	case a.Add != nil:
+		return want&wantAdd != 0
+	case a.Remove != nil:
+		return want&wantRemove != 0
+	case a.Metadata != nil:
+		return want&wantMetadata != 0
+	case a.Protocol != nil:
+		return want&wantProtocol != 0
+	case a.Txn != nil:
+		return want&wantTxn != 0
+	case a.DomainMetadata != nil:
+		return want&wantDomain != 0
+	case a.Sidecar != nil:
+		return want&wantSidecar != 0
+	case a.CheckpointMetadata != nil:
+		return want&wantCheckpointMeta != 0
+	}
+	return false
+}
+
+// readParquetActions reads the wanted action columns of one Parquet checkpoint file. Columns the
+// file does not have are skipped (a checkpoint need not carry every action type). Panics of the
+// Parquet decoder on corrupt input become a *CorruptError.
+func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, fn func(Action) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt(f.Key, version, "decode parquet: %v", r)
+		}
+	}()
+	if batchRows <= 0 {
+		batchRows = DefaultBatchRows
+	}
+	if f.Size <= 0 {
+		if f, err = s.Stat(ctx, f.Key); err != nil {
+			return &CorruptError{Path: f.Key, Version: version, Err: err}
+		}
+	}
+	pf, err := file.NewParquetReader(NewReaderAt(ctx, s, f.Key, f.Size))
+	if err != nil {
+		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, memory.DefaultAllocator)
+	if err != nil {
+		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet schema: %w", err)}
+	}
+	var leaves []int
+	for _, fld := range fr.Manifest.Fields {
+		for _, c := range actionColumns {
+			if fld.Field.Name == c.name && want&c.bit != 0 {
+				leaves = appendLeaves(leaves, fld)
+			}
+		}
+	}
+	if len(leaves) == 0 || pf.NumRows() == 0 {
+		return nil
+	}
+	rr, err := fr.GetRecordReader(ctx, leaves, nil)
+	if err != nil {
+		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet: %w", err)}
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %s: %w", f.Key, err)
+		}
+		rec := rr.RecordBatch()
+		cols, err := recordColumns(rec)
+		if err != nil {
+			return &CorruptError{Path: f.Key, Version: version, Err: err}
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if err := decodeRow(cols, i, fn); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		if ctx.Err() != nil {
+			return fmt.Errorf("read %s: %w", f.Key, ctx.Err())
+		}
+		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet: %w", err)}
+	}
+	return nil
+}
+
+// appendLeaves adds the leaf columns of fld, leaving out the parsed stats and partition values
+// (large, and the JSON forms are what this package reads).
+func appendLeaves(leaves []int, fld pqarrow.SchemaField) []int {
+	if fld.IsLeaf() {
+		return append(leaves, fld.ColIndex)
+	}
+	for _, c := range fld.Children {
+		if c.Field != nil && (c.Field.Name == "stats_parsed" || c.Field.Name == "partitionValues_parsed") {
+			continue
+		}
+		leaves = appendLeaves(leaves, c)
+	}
+	return leaves
+}
+
+// readJSONActions streams the actions of a newline-delimited JSON log file. Blank lines are
+// skipped; a line that does not decode is a *CorruptError naming the file, version and line.
+func readJSONActions(ctx context.Context, s Store, key string, version int64, fn func(Action) error) error {
+	return scanLines(ctx, s, key, version, func(line []byte, n int) error {
+		a, err := ParseAction(line)
+		if err != nil {
+			return corrupt(key, version, "line %d: %v", n, err)
+		}
+		return fn(a)
+	})
+}
+
+// scanLines calls fn for every non-blank line of an object, with its 1-based line number.
+func scanLines(ctx context.Context, s Store, key string, version int64, fn func(line []byte, n int) error) error {
+	r, err := s.ReadRange(ctx, key, 0, -1)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return &CorruptError{Path: key, Version: version, Err: err}
+		}
+		return err
+	}
+	defer r.Close()
+	br := bufio.NewReaderSize(r, 256<<10)
+	n := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: gather it whole.
+			long := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) > 0 {
+			n++
+			if trimmed := trimSpace(line); len(trimmed) > 0 {
+				if n%1024 == 0 {
+					if cerr := ctx.Err(); cerr != nil {
+						return fmt.Errorf("read %s: %w", key, cerr)
+					}
+				}
+				if ferr := fn(trimmed, n); ferr != nil {
+					return ferr
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("read %s: %w", key, ctx.Err())
+			}
+			return &CorruptError{Path: key, Version: version, Err: err}
+		}
+	}
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// actionKind returns the first key of a JSON object line without decoding it, so a reader can
+// skip lines it does not need. ok is false when the line does not start like an object.
+func actionKind(line []byte) (string, bool) {
+	i := 0
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i >= len(line) || line[i] != '{' {
+		return "", false
+	}
+	i++
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if i >= len(line) || line[i] != '"' {
+		return "", false
+	}
+	i++
+	start := i
+	for i < len(line) && line[i] != '"' {
+		if line[i] == '\\' {
+			return "", false
+		}
+		i++
+	}
+	if i >= len(line) {
+		return "", false
+	}
+	return string(line[start:i]), true
+}

@@ -1,0 +1,454 @@
+package delta
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Snapshot is the state of a table at one version. It holds the protocol and metadata; the file
+// list is streamed on demand by Files and never held whole.
+type Snapshot struct {
+	store     Store
+	segment   LogSegment
+	protocol  Protocol
+	metadata  Metadata
+	batchRows int
+}
+
+// SnapshotOption sets how a snapshot is read.
+type SnapshotOption func(*snapshotConfig)
+
+type snapshotConfig struct {
+	version   int64
+	timestamp *time.Time
+	batchRows int
+	writing   bool
+}
+
+// AtVersion selects version v instead of the latest.
+func AtVersion(v int64) SnapshotOption {
+	return func(c *snapshotConfig) { c.version = v }
+}
+
+// AtTimestamp selects the newest version committed at or before t.
+func AtTimestamp(t time.Time) SnapshotOption {
+	return func(c *snapshotConfig) { c.timestamp = &t }
+}
+
+// WithBatchRows sets how many checkpoint rows are decoded at once (default DefaultBatchRows).
+func WithBatchRows(n int) SnapshotOption {
+	return func(c *snapshotConfig) { c.batchRows = n }
+}
+
+// forWriting checks writer features instead of reader features.
+func forWriting() SnapshotOption {
+	return func(c *snapshotConfig) { c.writing = true }
+}
+
+// Open reads the snapshot of the table in s: the latest by default. It reads the log segment,
+// protocol and metadata, and checks that every reader feature the table needs is supported.
+func Open(ctx context.Context, s Store, opts ...SnapshotOption) (*Snapshot, error) {
+	cfg := snapshotConfig{version: -1, batchRows: DefaultBatchRows}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.version < -1 {
+		return nil, fmt.Errorf("open %s at version %d: %w", s.URL(), cfg.version, ErrVersionNotFound)
+	}
+	if cfg.timestamp != nil {
+		v, err := VersionAt(ctx, s, *cfg.timestamp)
+		if err != nil {
+			return nil, err
+		}
+		cfg.version = v
+	}
+	seg, err := buildSegment(ctx, s, cfg.version)
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{store: s, segment: seg, batchRows: cfg.batchRows}
+	if err := snap.loadProtocolMetadata(ctx); err != nil {
+		return nil, err
+	}
+	check := CheckRead
+	if cfg.writing {
+		check = CheckWrite
+	}
+	if err := check(snap.protocol, snap.metadata); err != nil {
+		return nil, fmt.Errorf("open %s at version %d: %w", s.URL(), seg.Version, err)
+	}
+	return snap, nil
+}
+
+// Version is the snapshot's version.
+func (s *Snapshot) Version() int64 { return s.segment.Version }
+
+// Protocol is the table's protocol at this version.
+func (s *Snapshot) Protocol() Protocol { return s.protocol }
+
+// Metadata is the table's metadata at this version.
+func (s *Snapshot) Metadata() Metadata { return s.metadata }
+
+// Segment is the log segment the snapshot is read from.
+func (s *Snapshot) Segment() LogSegment { return s.segment }
+
+// Store is the store the snapshot reads from.
+func (s *Snapshot) Store() Store { return s.store }
+
+// loadProtocolMetadata takes the newest protocol and metaData of the tail, and reads the
+// checkpoint (only those two columns) for whichever is still missing.
+func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
+	var p *Protocol
+	var m *Metadata
+	for i := len(s.segment.Commits) - 1; i >= 0 && (p == nil || m == nil); i-- {
+		c := s.segment.Commits[i]
+		v := s.segment.Version - int64(len(s.segment.Commits)-1-i)
+		err := scanLines(ctx, s.store, c.Key, v, func(line []byte, n int) error {
+			if kind, ok := actionKind(line); ok && kind != "protocol" && kind != "metaData" && isActionName(kind) {
+				return nil
+			}
+			a, err := ParseAction(line)
+			if err != nil {
+				return corrupt(c.Key, v, "line %d: %v", n, err)
+			}
+			if a.Protocol != nil && p == nil {
+				p = a.Protocol
+			}
+			if a.Metadata != nil && m == nil {
+				m = a.Metadata
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if (p == nil || m == nil) && s.segment.Checkpoint != nil {
+		cp := *s.segment.Checkpoint
+		err := readCheckpoint(ctx, s.store, cp, wantProtocol|wantMetadata, s.batchRows, func(a Action) error {
+			if a.Protocol != nil && p == nil {
+				p = a.Protocol
+			}
+			if a.Metadata != nil && m == nil {
+				m = a.Metadata
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	where := fmt.Sprintf("log of %s at version %d", s.store.URL(), s.segment.Version)
+	if p == nil {
+		return &CorruptError{Path: LogDir, Version: s.segment.Version, Err: fmt.Errorf("no protocol action in the %s", where)}
+	}
+	if m == nil {
+		return &CorruptError{Path: LogDir, Version: s.segment.Version, Err: fmt.Errorf("no metaData action in the %s", where)}
+	}
+	s.protocol, s.metadata = *p, *m
+	if s.metadata.Configuration == nil {
+		s.metadata.Configuration = map[string]string{}
+	}
+	return nil
+}
+
+func isActionName(k string) bool {
+	switch k {
+	case "add", "remove", "metaData", "protocol", "txn", "commitInfo", "domainMetadata", "cdc",
+		"sidecar", "checkpointMetadata":
+		return true
+	}
+	return false
+}
+
+// Files streams the live data files: every add not cancelled by a newer remove or add of the
+// same (path, deletion vector). Memory is the keys of the tail plus one checkpoint batch.
+func (s *Snapshot) Files(ctx context.Context) iter.Seq2[*Add, error] {
+	return func(yield func(*Add, error) bool) {
+		stop := errors.New("stop")
+		err := s.replayFiles(ctx, func(a *Add, _ *Remove) error {
+			if a != nil && !yield(a, nil) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(nil, err)
+		}
+	}
+}
+
+// Tombstones streams the removes still in force: each is the newest action of its key.
+func (s *Snapshot) Tombstones(ctx context.Context) iter.Seq2[*Remove, error] {
+	return func(yield func(*Remove, error) bool) {
+		stop := errors.New("stop")
+		err := s.replayFiles(ctx, func(_ *Add, r *Remove) error {
+			if r != nil && !yield(r, nil) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(nil, err)
+		}
+	}
+}
+
+// replayFiles reconciles file actions newest first. Each key (path, deletion vector) is
+// reported once, with its newest action; only the keys met in commits are remembered, as
+// 128-bit hashes, and only while older sources remain to be read.
+func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error) error {
+	seen := newKeySet()
+	commits := s.segment.Commits
+	for i := len(commits) - 1; i >= 0; i-- {
+		c := commits[i]
+		v := s.segment.Version - int64(len(commits)-1-i)
+		remember := i > 0 || s.segment.Checkpoint != nil
+		// Keys of one commit are recorded after it is read: a commit holds each key once.
+		var pending []fileKey
+		err := scanLines(ctx, s.store, c.Key, v, func(line []byte, n int) error {
+			if kind, ok := actionKind(line); ok && kind != "add" && kind != "remove" && isActionName(kind) {
+				return nil
+			}
+			a, err := ParseAction(line)
+			if err != nil {
+				return corrupt(c.Key, v, "line %d: %v", n, err)
+			}
+			var k fileKey
+			switch {
+			case a.Add != nil:
+				if err := checkPath(a.Add.Path); err != nil {
+					return corrupt(c.Key, v, "line %d: add %q: %v", n, a.Add.Path, err)
+				}
+				k = keyOf(a.Add.Path, a.Add.DeletionVector)
+			case a.Remove != nil:
+				if err := checkPath(a.Remove.Path); err != nil {
+					return corrupt(c.Key, v, "line %d: remove %q: %v", n, a.Remove.Path, err)
+				}
+				k = keyOf(a.Remove.Path, a.Remove.DeletionVector)
+			default:
+				return nil
+			}
+			if seen.has(k) {
+				return nil
+			}
+			if remember {
+				pending = append(pending, k)
+			}
+			return fn(a.Add, a.Remove)
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range pending {
+			seen.add(k)
+		}
+	}
+	if s.segment.Checkpoint == nil {
+		return nil
+	}
+	cp := *s.segment.Checkpoint
+	return readCheckpoint(ctx, s.store, cp, wantFiles, s.batchRows, func(a Action) error {
+		var k fileKey
+		var p string
+		if a.Add != nil {
+			p, k = a.Add.Path, keyOf(a.Add.Path, a.Add.DeletionVector)
+		} else {
+			p, k = a.Remove.Path, keyOf(a.Remove.Path, a.Remove.DeletionVector)
+		}
+		if err := checkPath(p); err != nil {
+			return corrupt(cp.Files[0].Key, cp.Version, "file action %q: %v", p, err)
+		}
+		if seen.has(k) {
+			return nil
+		}
+		return fn(a.Add, a.Remove)
+	})
+}
+
+// AppTransactions returns the newest txn of every application. The set is small (one entry per
+// writer application), so it is returned whole.
+func (s *Snapshot) AppTransactions(ctx context.Context) (map[string]Txn, error) {
+	out := map[string]Txn{}
+	err := s.replayOther(ctx, wantTxn, func(a Action) {
+		if _, ok := out[a.Txn.AppID]; !ok {
+			out[a.Txn.AppID] = *a.Txn
+		}
+	})
+	return out, err
+}
+
+// AppTransactionVersion returns the latest version recorded for appID, or -1.
+func (s *Snapshot) AppTransactionVersion(ctx context.Context, appID string) (int64, error) {
+	txns, err := s.AppTransactions(ctx)
+	if err != nil {
+		return -1, err
+	}
+	if t, ok := txns[appID]; ok {
+		return t.Version, nil
+	}
+	return -1, nil
+}
+
+// DomainMetadata returns the live (not removed) domain metadata by domain name.
+func (s *Snapshot) DomainMetadata(ctx context.Context) (map[string]DomainMetadata, error) {
+	newest := map[string]DomainMetadata{}
+	err := s.replayOther(ctx, wantDomain, func(a Action) {
+		if _, ok := newest[a.DomainMetadata.Domain]; !ok {
+			newest[a.DomainMetadata.Domain] = *a.DomainMetadata
+		}
+	})
+	for k, d := range newest {
+		if d.Removed {
+			delete(newest, k)
+		}
+	}
+	return newest, err
+}
+
+// replayOther streams txn or domainMetadata actions, newest first.
+func (s *Snapshot) replayOther(ctx context.Context, want actionSet, fn func(Action)) error {
+	name := map[actionSet]string{wantTxn: "txn", wantDomain: "domainMetadata"}[want]
+	commits := s.segment.Commits
+	for i := len(commits) - 1; i >= 0; i-- {
+		c := commits[i]
+		v := s.segment.Version - int64(len(commits)-1-i)
+		err := scanLines(ctx, s.store, c.Key, v, func(line []byte, n int) error {
+			if kind, ok := actionKind(line); ok && kind != name && isActionName(kind) {
+				return nil
+			}
+			a, err := ParseAction(line)
+			if err != nil {
+				return corrupt(c.Key, v, "line %d: %v", n, err)
+			}
+			if a.in(want) {
+				fn(a)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if s.segment.Checkpoint == nil {
+		return nil
+	}
+	return readCheckpoint(ctx, s.store, *s.segment.Checkpoint, want, s.batchRows, func(a Action) error {
+		fn(a)
+		return nil
+	})
+}
+
+// CommitInfo returns the commitInfo of version v of this snapshot's segment, if it has one.
+func (s *Snapshot) CommitInfo(ctx context.Context, v int64) (CommitInfo, error) {
+	return ReadCommitInfo(ctx, s.store, v)
+}
+
+// ReadCommitInfo returns the commitInfo action of commit v (nil when it has none).
+func ReadCommitInfo(ctx context.Context, s Store, v int64) (CommitInfo, error) {
+	var ci CommitInfo
+	key := CommitKey(v)
+	stop := errors.New("stop")
+	err := scanLines(ctx, s, key, v, func(line []byte, n int) error {
+		if kind, ok := actionKind(line); ok && kind != "commitInfo" && isActionName(kind) {
+			return nil
+		}
+		a, err := ParseAction(line)
+		if err != nil {
+			return corrupt(key, v, "line %d: %v", n, err)
+		}
+		if a.CommitInfo != nil {
+			ci = a.CommitInfo
+			return stop
+		}
+		return nil
+	})
+	if err != nil && err != stop {
+		return nil, err
+	}
+	return ci, nil
+}
+
+// Config returns a table property, or def when it is not set.
+func (s *Snapshot) Config(key, def string) string {
+	if v, ok := s.metadata.Configuration[key]; ok {
+		return v
+	}
+	return def
+}
+
+// CheckpointInterval is delta.checkpointInterval (default 100).
+func (s *Snapshot) CheckpointInterval() int64 {
+	n, err := strconv.ParseInt(s.Config("delta.checkpointInterval", "100"), 10, 64)
+	if err != nil || n <= 0 {
+		return 100
+	}
+	return n
+}
+
+// Schema decodes the table schema.
+func (m Metadata) Schema() (StructType, error) {
+	var st StructType
+	if err := json.Unmarshal([]byte(m.SchemaString), &st); err != nil {
+		return StructType{}, fmt.Errorf("decode schema of table %s: %w", m.ID, err)
+	}
+	return st, nil
+}
+
+// StructType is a Delta schema (a struct of fields).
+type StructType struct {
+	Type   string        `json:"type"`
+	Fields []StructField `json:"fields"`
+}
+
+// StructField is one column of a Delta schema. Type is a primitive name ("long") or a nested
+// type kept as raw JSON.
+type StructField struct {
+	Name     string          `json:"name"`
+	Type     json.RawMessage `json:"type"`
+	Nullable bool            `json:"nullable"`
+	Metadata map[string]any  `json:"metadata"`
+}
+
+// PrimitiveType returns the field's type name when it is primitive.
+func (f StructField) PrimitiveType() (string, bool) {
+	var s string
+	if json.Unmarshal(f.Type, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// NewField makes a nullable primitive field.
+func NewField(name, typ string) StructField {
+	raw, _ := json.Marshal(typ)
+	return StructField{Name: name, Type: raw, Nullable: true, Metadata: map[string]any{}}
+}
+
+// String encodes the schema as the schemaString of metaData.
+func (st StructType) String() string {
+	if st.Type == "" {
+		st.Type = "struct"
+	}
+	if st.Fields == nil {
+		st.Fields = []StructField{}
+	}
+	b, _ := json.Marshal(st)
+	return string(b)
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,273 @@
+package delta
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/blob/fileblob"
+)
+
+// localStore keeps a table in a local directory. Reads and listings go through fileblob; writes
+// do not, because fileblob's IfNotExist is stat-then-rename and two racing writers both win.
+// Every write goes to a hidden temporary file beside the target, is synced, then published with
+// link(2) (put-if-absent: EEXIST means the race was lost) or rename(2) (put).
+type localStore struct {
+	url string
+	dir string
+
+	mu sync.Mutex
+	b  *blob.Bucket // nil until the directory exists
+}
+
+func openLocal(rawURL, p string) (Store, error) {
+	dir, err := localPath(p)
+	if err != nil {
+		return nil, fmt.Errorf("open store %q: %w", rawURL, err)
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("open store %q: %s is not a directory", rawURL, dir)
+	}
+	return &localStore{url: rawURL, dir: dir}, nil
+}
+
+// bucket returns the fileblob bucket, or nil when the directory does not exist yet (a table
+// that has not been created: every read is then "not found").
+func (s *localStore) bucket() (*blob.Bucket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b != nil {
+		return s.b, nil
+	}
+	if _, err := os.Stat(s.dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	b, err := fileblob.OpenBucket(s.dir, &fileblob.Options{Metadata: fileblob.MetadataDontWrite, NoTempDir: true})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", s.dir, err)
+	}
+	s.b = b
+	return b, nil
+}
+
+func (s *localStore) URL() string { return s.url }
+
+func (s *localStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b == nil {
+		return nil
+	}
+	err := s.b.Close()
+	s.b = nil
+	return err
+}
+
+func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		b, err := s.bucket()
+		if err != nil {
+			yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err))
+			return
+		}
+		if b == nil {
+			if err := ctx.Err(); err != nil {
+				yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err))
+			}
+			return
+		}
+		for o, err := range listBucket(ctx, b, prefix, startAfter) {
+			if err == nil && isLocalTemp(o.Key) {
+				continue
+			}
+			if !yield(o, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *localStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	b, err := s.bucket()
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	if b == nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, ErrNotFound)
+	}
+	return statBucket(ctx, b, key)
+}
+
+func (s *localStore) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	b, err := s.bucket()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if b == nil {
+		return nil, fmt.Errorf("read %s: %w", key, ErrNotFound)
+	}
+	return readBucket(ctx, b, key, offset, length)
+}
+
+func (s *localStore) Delete(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	path, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *localStore) Put(ctx context.Context, key string, data []byte) error {
+	return s.publish(ctx, key, data, false)
+}
+
+func (s *localStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	return s.publish(ctx, key, data, true)
+}
+
+func (s *localStore) path(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains("/"+key+"/", "/../") || strings.Contains(key, "\\") {
+		return "", fmt.Errorf("local key %q: %w", key, ErrInvalidPath)
+	}
+	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
+}
+
+// publish writes data to a temporary file beside key and links (ifAbsent) or renames it into
+// place. The temporary file is removed on every path.
+func (s *localStore) publish(ctx context.Context, key string, data []byte, ifAbsent bool) error {
+	op := "put"
+	if ifAbsent {
+		op = "put-if-absent"
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+	target, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	f, err := s.tempBeside(target)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("%s %s: %w", op, key, werr)
+	}
+	if ifAbsent {
+		err = os.Link(tmp, target)
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s %s: %w", op, key, ErrExist)
+		}
+	} else {
+		err = os.Rename(tmp, target)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+	syncDir(filepath.Dir(target))
+	return nil
+}
+
+func (s *localStore) tempBeside(target string) (*os.File, error) {
+	dir := filepath.Dir(target)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	name := filepath.Join(dir, localTempPrefix+filepath.Base(target)+"."+hex.EncodeToString(rnd[:])+".tmp")
+	return os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+}
+
+// localTempPrefix starts every temporary file: hidden, so Delta readers and vacuum skip it.
+const localTempPrefix = ".deltaraster-"
+
+func isLocalTemp(key string) bool {
+	return strings.HasPrefix(key[strings.LastIndexByte(key, '/')+1:], localTempPrefix)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// Create streams into a temporary file and renames it into place on Close.
+func (s *localStore) Create(ctx context.Context, key string) (io.WriteCloser, error) {
+	target, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.tempBeside(target)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", key, err)
+	}
+	return &localWriter{ctx: ctx, f: f, key: key, target: target}, nil
+}
+
+type localWriter struct {
+	ctx    context.Context
+	f      *os.File
+	key    string
+	target string
+	err    error
+}
+
+func (w *localWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := w.f.Write(p)
+	if err != nil {
+		w.err = fmt.Errorf("write %s: %w", w.key, err)
+	}
+	return n, w.err
+}
+
+func (w *localWriter) Close() error {
+	tmp := w.f.Name()
+	defer os.Remove(tmp)
+	err := w.err
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = w.ctx.Err()
+	}
+	if err == nil {
+		err = os.Rename(tmp, w.target)
+	}
+	if err != nil {
+		return fmt.Errorf("create %s: %w", w.key, err)
+	}
+	syncDir(filepath.Dir(w.target))
+	return nil
+}
