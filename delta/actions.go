@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Action is one line of a commit: exactly one of its fields is set. Top-level keys this library
@@ -14,7 +16,7 @@ type Action struct {
 	Remove             *Remove             `json:"remove,omitempty"`
 	Metadata           *Metadata           `json:"metaData,omitempty"`
 	Protocol           *Protocol           `json:"protocol,omitempty"`
-	Txn                *Txn                `json:"txn,omitempty"`
+	Txn                *SetTransaction     `json:"txn,omitempty"`
 	CommitInfo         CommitInfo          `json:"commitInfo,omitempty"`
 	DomainMetadata     *DomainMetadata     `json:"domainMetadata,omitempty"`
 	CDC                *CDC                `json:"cdc,omitempty"`
@@ -138,8 +140,9 @@ func (p Protocol) MarshalJSON() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// Txn records the latest version an application has committed, for exactly-once writes.
-type Txn struct {
+// SetTransaction (the txn action) records the latest version an application has committed,
+// for exactly-once writes.
+type SetTransaction struct {
 	AppID       string `json:"appId"`
 	Version     int64  `json:"version"`
 	LastUpdated *int64 `json:"lastUpdated,omitempty"`
@@ -228,7 +231,7 @@ func (c CommitInfo) Timestamp() (int64, bool) {
 // returns an Action with every field nil.
 func ParseAction(line []byte) (Action, error) {
 	var a Action
-	if err := json.Unmarshal(line, &a); err != nil {
+	if err := gojson.Unmarshal(line, &a); err != nil {
 		return Action{}, fmt.Errorf("decode action: %w", err)
 	}
 	if err := a.validate(); err != nil {

@@ -231,7 +231,7 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 	}
 	if c, ok := cols["txn"]; ok && c.valid(i) {
 		if id, ok := c.str("appId", i); ok {
-			t := &Txn{AppID: id, LastUpdated: c.intPtr("lastUpdated", i)}
+			t := &SetTransaction{AppID: id, LastUpdated: c.intPtr("lastUpdated", i)}
 			t.Version, _ = c.int("version", i)
 			if err := fn(Action{Txn: t}); err != nil {
 				return err

@@ -158,6 +158,8 @@ func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 	return nil
 }
 
+func isFileAction(k string) bool { return k == "add" || k == "remove" }
+
 func isActionName(k string) bool {
 	switch k {
 	case "add", "remove", "metaData", "protocol", "txn", "commitInfo", "domainMetadata", "cdc",
@@ -212,24 +214,17 @@ func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error
 		remember := i > 0 || s.segment.Checkpoint != nil
 		// Keys of one commit are recorded after it is read: a commit holds each key once.
 		var pending []fileKey
-		err := scanLines(ctx, s.store, c.Key, v, func(line []byte, n int) error {
-			if kind, ok := actionKind(line); ok && kind != "add" && kind != "remove" && isActionName(kind) {
-				return nil
-			}
-			a, err := ParseAction(line)
-			if err != nil {
-				return corrupt(c.Key, v, "line %d: %v", n, err)
-			}
+		err := streamActions(ctx, s.store, c.Key, v, isFileAction, func(a Action) error {
 			var k fileKey
 			switch {
 			case a.Add != nil:
 				if err := checkPath(a.Add.Path); err != nil {
-					return corrupt(c.Key, v, "line %d: add %q: %v", n, a.Add.Path, err)
+					return corrupt(c.Key, v, "add %q: %v", a.Add.Path, err)
 				}
 				k = keyOf(a.Add.Path, a.Add.DeletionVector)
 			case a.Remove != nil:
 				if err := checkPath(a.Remove.Path); err != nil {
-					return corrupt(c.Key, v, "line %d: remove %q: %v", n, a.Remove.Path, err)
+					return corrupt(c.Key, v, "remove %q: %v", a.Remove.Path, err)
 				}
 				k = keyOf(a.Remove.Path, a.Remove.DeletionVector)
 			default:
@@ -274,8 +269,8 @@ func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error
 
 // AppTransactions returns the newest txn of every application. The set is small (one entry per
 // writer application), so it is returned whole.
-func (s *Snapshot) AppTransactions(ctx context.Context) (map[string]Txn, error) {
-	out := map[string]Txn{}
+func (s *Snapshot) AppTransactions(ctx context.Context) (map[string]SetTransaction, error) {
+	out := map[string]SetTransaction{}
 	err := s.replayOther(ctx, wantTxn, func(a Action) {
 		if _, ok := out[a.Txn.AppID]; !ok {
 			out[a.Txn.AppID] = *a.Txn

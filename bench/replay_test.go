@@ -1,0 +1,49 @@
+package bench
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/testutil"
+)
+
+// BenchmarkReplay300k opens kernel/300k-add-files-100-col-partitioned (300,000 adds in JSON
+// commits, no checkpoint) and streams every live file. Reports ns/op and the peak live heap
+// of the last run (peak-heap-MiB).
+func BenchmarkReplay300k(b *testing.B) {
+	dir := filepath.Join(testutil.Unpack(b, filepath.Join(testutil.ConformanceDir(b), "kernel",
+		"300k-add-files-100-col-partitioned.tar.zst")), "300k-add-files-100-col-partitioned")
+	defer testutil.Cleanup()
+	ctx := context.Background()
+	var peak uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		hp := StartHeapPeak(time.Millisecond)
+		b.StartTimer()
+		st, err := delta.OpenStore(ctx, dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		snap, err := delta.Open(ctx, st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for _, err := range snap.Files(ctx) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		st.Close()
+		b.StopTimer()
+		if n != 300000 {
+			b.Fatalf("streamed %d files, want 300000", n)
+		}
+		peak = max(peak, hp.Stop())
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}

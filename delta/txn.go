@@ -1,0 +1,331 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// EngineInfo is written to every commitInfo.
+const EngineInfo = "deltaraster/0.1"
+
+// TxnOptions are the settings of a transaction; zero fields take the defaults.
+type TxnOptions struct {
+	// MaxAttempts bounds how many versions a commit tries before giving up (default 100).
+	MaxAttempts int
+	// Backoff is the base of the jittered exponential wait after a lost race (default 2ms,
+	// capped at 64 times the base).
+	Backoff time.Duration
+	// Now is the clock for commit timestamps (default time.Now).
+	Now func() time.Time
+	// PostCommit, when set, runs after a successful commit with the committed snapshot's
+	// version and the table's checkpoint interval (the checkpoint package hooks in here).
+	PostCommit func(ctx context.Context, s Store, version int64) error
+}
+
+func (o *TxnOptions) fill() {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 100
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 2 * time.Millisecond
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Txn is an optimistic transaction: it reads the latest protocol, metadata and version when it
+// begins, gathers actions, and commits them as the next version with put-if-absent. A lost race
+// is checked against the winning commits only (WriteSerializable, as Spark): blind appends
+// never conflict; a concurrent protocol or metadata change, a concurrent remove of a file this
+// transaction read or removes, or a concurrent advance of one of its app transactions is an
+// ErrConflict. Otherwise it retries at the next version. A Txn is for one goroutine.
+type Txn struct {
+	store    Store
+	opts     TxnOptions
+	snap     *Snapshot
+	id       string
+	adds     []*Add
+	removes  []*Remove
+	txns     []SetTransaction
+	domains  []*DomainMetadata
+	metadata *Metadata
+	protocol *Protocol
+	readKeys keySet // files read: a concurrent remove of one conflicts
+	readAll  bool   // read the whole table: any concurrent remove conflicts
+}
+
+// Begin starts a transaction on the latest version of the table in s. The table must exist
+// and every writer feature it needs must be supported.
+func Begin(ctx context.Context, s Store, opts TxnOptions) (*Txn, error) {
+	opts.fill()
+	snap, err := Open(ctx, s, forWriting())
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	return &Txn{store: s, opts: opts, snap: snap, id: uuid.NewString(), readKeys: newKeySet()}, nil
+}
+
+// Snapshot is the snapshot the transaction read.
+func (t *Txn) Snapshot() *Snapshot { return t.snap }
+
+// ReadVersion is the version the transaction began at.
+func (t *Txn) ReadVersion() int64 { return t.snap.Version() }
+
+// Add adds data files.
+func (t *Txn) Add(adds ...*Add) { t.adds = append(t.adds, adds...) }
+
+// Remove removes data files; a concurrent remove of the same file conflicts.
+func (t *Txn) Remove(removes ...*Remove) { t.removes = append(t.removes, removes...) }
+
+// MarkRead records that the transaction's result depends on file a: a concurrent remove of it
+// is a conflict.
+func (t *Txn) MarkRead(path string, dv *DeletionVector) { t.readKeys.add(keyOf(path, dv)) }
+
+// MarkReadAll records that the transaction read the whole table: any concurrent remove of data
+// is a conflict (concurrent appends still are not, under WriteSerializable).
+func (t *Txn) MarkReadAll() { t.readAll = true }
+
+// SetAppTransaction records that application appID has committed its version v here. A
+// concurrent commit that sets the same appID conflicts.
+func (t *Txn) SetAppTransaction(appID string, v int64) {
+	t.txns = append(t.txns, SetTransaction{AppID: appID, Version: v})
+}
+
+// SetDomainMetadata writes (or with Removed, tombstones) a metadata domain.
+func (t *Txn) SetDomainMetadata(d DomainMetadata) { t.domains = append(t.domains, &d) }
+
+// SetMetadata replaces the table metadata (schema, configuration) in this commit.
+func (t *Txn) SetMetadata(m Metadata) { t.metadata = &m }
+
+// SetProtocol upgrades the protocol in this commit.
+func (t *Txn) SetProtocol(p Protocol) { t.protocol = &p }
+
+// IsBlindAppend reports whether the transaction only adds data files and read none.
+func (t *Txn) IsBlindAppend() bool {
+	if len(t.removes) > 0 || t.readAll || len(t.readKeys) > 0 || t.metadata != nil || t.protocol != nil {
+		return false
+	}
+	for _, a := range t.adds {
+		if !a.DataChange {
+			return false
+		}
+	}
+	return true
+}
+
+// Commit writes the transaction as the next version and returns that version. params become
+// commitInfo.operationParameters (each value JSON-encoded, as Spark writes them).
+func (t *Txn) Commit(ctx context.Context, operation string, params map[string]any) (int64, error) {
+	if err := t.validate(); err != nil {
+		return -1, err
+	}
+	attempt := t.snap.Version() + 1
+	for n := 1; ; n++ {
+		body, err := t.encode(operation, params)
+		if err != nil {
+			return -1, err
+		}
+		err = t.store.PutIfAbsent(ctx, CommitKey(attempt), body)
+		if err == nil {
+			if t.opts.PostCommit != nil {
+				if err := t.opts.PostCommit(ctx, t.store, attempt); err != nil {
+					return attempt, fmt.Errorf("after committing version %d: %w", attempt, err)
+				}
+			}
+			return attempt, nil
+		}
+		if !errors.Is(err, ErrExist) {
+			return -1, fmt.Errorf("commit version %d of %s: %w", attempt, t.store.URL(), err)
+		}
+		if n >= t.opts.MaxAttempts {
+			return -1, fmt.Errorf("commit to %s: gave up after %d attempts (last version tried %d): %w", t.store.URL(), n, attempt, ErrConflict)
+		}
+		next, err := t.checkWinners(ctx, attempt)
+		if err != nil {
+			return -1, err
+		}
+		attempt = next
+		t.wait(ctx, n)
+		if err := ctx.Err(); err != nil {
+			return -1, fmt.Errorf("commit to %s: %w", t.store.URL(), err)
+		}
+	}
+}
+
+func (t *Txn) wait(ctx context.Context, n int) {
+	limit := t.opts.Backoff << min(n-1, 6)
+	d := time.Duration(rand.Int64N(int64(limit) + 1))
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+}
+
+// validate refuses commits the table's protocol forbids and paths that leave the root.
+func (t *Txn) validate() error {
+	p, m := t.snap.Protocol(), t.snap.Metadata()
+	if t.protocol != nil {
+		p = *t.protocol
+	}
+	if t.metadata != nil {
+		m = *t.metadata
+	}
+	if err := CheckWrite(p, m); err != nil {
+		return fmt.Errorf("commit to %s: %w", t.store.URL(), err)
+	}
+	if IsAppendOnly(p, m) {
+		for _, r := range t.removes {
+			if r.DataChange {
+				return fmt.Errorf("commit to %s: remove of %s: the table is append-only (delta.appendOnly=true)", t.store.URL(), r.Path)
+			}
+		}
+	}
+	for _, a := range t.adds {
+		if err := checkPath(a.Path); err != nil {
+			return fmt.Errorf("commit to %s: add %q: %w", t.store.URL(), a.Path, err)
+		}
+	}
+	for _, r := range t.removes {
+		if err := checkPath(r.Path); err != nil {
+			return fmt.Errorf("commit to %s: remove %q: %w", t.store.URL(), r.Path, err)
+		}
+	}
+	return nil
+}
+
+// checkWinners reads the commits from first to the newest one and returns the next version to
+// try, or ErrConflict naming the winning version and the reason.
+func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
+	mine := newKeySet()
+	for _, r := range t.removes {
+		mine.add(keyOf(r.Path, r.DeletionVector))
+	}
+	apps := map[string]bool{}
+	for _, x := range t.txns {
+		apps[x.AppID] = true
+	}
+	for v := first; ; v++ {
+		key := CommitKey(v)
+		var conflict error
+		err := readJSONActions(ctx, t.store, key, v, func(a Action) error {
+			switch {
+			case a.Protocol != nil:
+				conflict = fmt.Errorf("version %d changed the protocol", v)
+			case a.Metadata != nil:
+				conflict = fmt.Errorf("version %d changed the metadata", v)
+			case a.Txn != nil && apps[a.Txn.AppID]:
+				conflict = fmt.Errorf("version %d advanced app transaction %q to %d", v, a.Txn.AppID, a.Txn.Version)
+			case a.Remove != nil:
+				k := keyOf(a.Remove.Path, a.Remove.DeletionVector)
+				switch {
+				case mine.has(k):
+					conflict = fmt.Errorf("version %d also removed %s", v, a.Remove.Path)
+				case t.readKeys.has(k):
+					conflict = fmt.Errorf("version %d removed %s, which this transaction read", v, a.Remove.Path)
+				case t.readAll && a.Remove.DataChange:
+					conflict = fmt.Errorf("version %d removed %s from the table this transaction read", v, a.Remove.Path)
+				}
+			}
+			if conflict != nil {
+				return conflict
+			}
+			return nil
+		})
+		if conflict != nil {
+			return -1, fmt.Errorf("commit to %s (read version %d): %w: %w", t.store.URL(), t.snap.Version(), ErrConflict, conflict)
+		}
+		if errors.Is(err, ErrNotFound) {
+			return v, nil // v is free: try it
+		}
+		if err != nil {
+			return -1, fmt.Errorf("check concurrent commit %d: %w", v, err)
+		}
+	}
+}
+
+// encode renders the commit: commitInfo first, then protocol, metadata, txns, domains,
+// removes and adds, one action a line.
+func (t *Txn) encode(operation string, params map[string]any) ([]byte, error) {
+	ci := CommitInfo{}
+	now := t.opts.Now().UnixMilli()
+	op := map[string]string{}
+	for k, v := range params {
+		if s, ok := v.(string); ok {
+			op[k] = s
+			continue
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode operation parameter %s: %w", k, err)
+		}
+		op[k] = string(raw)
+	}
+	for k, v := range map[string]any{
+		"timestamp": now, "operation": operation, "operationParameters": op, "engineInfo": EngineInfo,
+		"isBlindAppend": t.IsBlindAppend(), "txnId": t.id, "readVersion": t.snap.Version(),
+		"isolationLevel": "WriteSerializable",
+	} {
+		if err := ci.Set(k, v); err != nil {
+			return nil, err
+		}
+	}
+	var buf bytes.Buffer
+	write := func(a Action) error {
+		line, err := MarshalAction(a)
+		if err != nil {
+			return err
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+		return nil
+	}
+	if err := write(Action{CommitInfo: ci}); err != nil {
+		return nil, err
+	}
+	if t.protocol != nil {
+		if err := write(Action{Protocol: t.protocol}); err != nil {
+			return nil, err
+		}
+	}
+	if t.metadata != nil {
+		if err := write(Action{Metadata: t.metadata}); err != nil {
+			return nil, err
+		}
+	}
+	for _, x := range t.txns {
+		last := now
+		if err := write(Action{Txn: &SetTransaction{AppID: x.AppID, Version: x.Version, LastUpdated: &last}}); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range t.domains {
+		if err := write(Action{DomainMetadata: d}); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range t.removes {
+		if r.DeletionTimestamp == nil {
+			ts := now
+			r.DeletionTimestamp = &ts
+		}
+		if err := write(Action{Remove: r}); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range t.adds {
+		if err := write(Action{Add: a}); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}
