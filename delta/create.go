@@ -69,7 +69,7 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 	}
 	t := &Txn{store: s, opts: opts, snap: &Snapshot{store: s, segment: LogSegment{Version: -1}, protocol: p, metadata: m},
 		id: uuid.NewString(), readKeys: newKeySet(), protocol: &p, metadata: &m}
-	body, err := t.encode("CREATE TABLE", map[string]any{
+	body, actions, err := t.encode("CREATE TABLE", map[string]any{
 		"partitionBy": parts, "description": spec.Description, "properties": conf, "isManaged": "false",
 	})
 	if err != nil {
@@ -81,7 +81,16 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 		}
 		return nil, fmt.Errorf("create table %s: %w", s.URL(), err)
 	}
-	return Open(ctx, s, AtVersion(0))
+	snap, err := Open(ctx, s, AtVersion(0))
+	if err != nil {
+		return nil, err
+	}
+	if opts.PostCommit != nil {
+		if err := opts.PostCommit(ctx, Committed{Store: s, Version: 0, ReadVersion: -1, Read: snap, Actions: actions}); err != nil {
+			return snap, fmt.Errorf("after creating table %s: %w", s.URL(), err)
+		}
+	}
+	return snap, nil
 }
 
 // HistoryEntry is one commit of the log.

@@ -57,6 +57,12 @@ func readLastCheckpoint(ctx context.Context, s Store) (LastCheckpoint, bool, err
 		return LastCheckpoint{}, false, nil
 	}
 	lc, err := ParseLastCheckpoint(b)
+	if err == nil && lc.Checksum != "" {
+		var sum string
+		if sum, err = LastCheckpointChecksum(b); err == nil && sum != lc.Checksum {
+			err = fmt.Errorf("checksum %s does not match its content (%s)", lc.Checksum, sum)
+		}
+	}
 	if err != nil {
 		slog.Warn("ignoring corrupt _last_checkpoint", "table", s.URL(), "err", err)
 		return LastCheckpoint{}, false, nil

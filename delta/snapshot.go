@@ -186,6 +186,23 @@ func (s *Snapshot) Files(ctx context.Context) iter.Seq2[*Add, error] {
 	}
 }
 
+// FileActions streams, in one pass, every live add and every remove still in force (the newest
+// action of each key): what a checkpoint holds of the file list.
+func (s *Snapshot) FileActions(ctx context.Context) iter.Seq2[Action, error] {
+	return func(yield func(Action, error) bool) {
+		stop := errors.New("stop")
+		err := s.replayFiles(ctx, func(a *Add, r *Remove) error {
+			if !yield(Action{Add: a, Remove: r}, nil) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(Action{}, err)
+		}
+	}
+}
+
 // Tombstones streams the removes still in force: each is the newest action of its key.
 func (s *Snapshot) Tombstones(ctx context.Context) iter.Seq2[*Remove, error] {
 	return func(yield func(*Remove, error) bool) {

@@ -24,9 +24,10 @@ type TxnOptions struct {
 	Backoff time.Duration
 	// Now is the clock for commit timestamps (default time.Now).
 	Now func() time.Time
-	// PostCommit, when set, runs after a successful commit with the committed snapshot's
-	// version and the table's checkpoint interval (the checkpoint package hooks in here).
-	PostCommit func(ctx context.Context, s Store, version int64) error
+	// PostCommit, when set, runs after a successful commit (the checkpoint package hooks in
+	// here: version checksums and checkpoints). Its error is returned by Commit together with
+	// the committed version: the commit itself stands.
+	PostCommit func(ctx context.Context, c Committed) error
 }
 
 func (o *TxnOptions) fill() {
@@ -39,6 +40,15 @@ func (o *TxnOptions) fill() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+}
+
+// Committed describes a commit that landed, for post-commit work.
+type Committed struct {
+	Store       Store
+	Version     int64
+	ReadVersion int64     // the version the transaction read
+	Read        *Snapshot // the snapshot the transaction read (protocol and metadata)
+	Actions     []Action  // what the commit holds, commitInfo first
 }
 
 // Txn is an optimistic transaction: it reads the latest protocol, metadata and version when it
@@ -129,14 +139,15 @@ func (t *Txn) Commit(ctx context.Context, operation string, params map[string]an
 	}
 	attempt := t.snap.Version() + 1
 	for n := 1; ; n++ {
-		body, err := t.encode(operation, params)
+		body, actions, err := t.encode(operation, params)
 		if err != nil {
 			return -1, err
 		}
 		err = t.store.PutIfAbsent(ctx, CommitKey(attempt), body)
 		if err == nil {
 			if t.opts.PostCommit != nil {
-				if err := t.opts.PostCommit(ctx, t.store, attempt); err != nil {
+				c := Committed{Store: t.store, Version: attempt, ReadVersion: t.snap.Version(), Read: t.snap, Actions: actions}
+				if err := t.opts.PostCommit(ctx, c); err != nil {
 					return attempt, fmt.Errorf("after committing version %d: %w", attempt, err)
 				}
 			}
@@ -255,7 +266,7 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 
 // encode renders the commit: commitInfo first, then protocol, metadata, txns, domains,
 // removes and adds, one action a line.
-func (t *Txn) encode(operation string, params map[string]any) ([]byte, error) {
+func (t *Txn) encode(operation string, params map[string]any) ([]byte, []Action, error) {
 	ci := CommitInfo{}
 	now := t.opts.Now().UnixMilli()
 	op := map[string]string{}
@@ -266,7 +277,7 @@ func (t *Txn) encode(operation string, params map[string]any) ([]byte, error) {
 		}
 		raw, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("encode operation parameter %s: %w", k, err)
+			return nil, nil, fmt.Errorf("encode operation parameter %s: %w", k, err)
 		}
 		op[k] = string(raw)
 	}
@@ -276,11 +287,13 @@ func (t *Txn) encode(operation string, params map[string]any) ([]byte, error) {
 		"isolationLevel": "WriteSerializable",
 	} {
 		if err := ci.Set(k, v); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	var buf bytes.Buffer
+	var actions []Action
 	write := func(a Action) error {
+		actions = append(actions, a)
 		line, err := MarshalAction(a)
 		if err != nil {
 			return err
@@ -290,27 +303,27 @@ func (t *Txn) encode(operation string, params map[string]any) ([]byte, error) {
 		return nil
 	}
 	if err := write(Action{CommitInfo: ci}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.protocol != nil {
 		if err := write(Action{Protocol: t.protocol}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if t.metadata != nil {
 		if err := write(Action{Metadata: t.metadata}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, x := range t.txns {
 		last := now
 		if err := write(Action{Txn: &SetTransaction{AppID: x.AppID, Version: x.Version, LastUpdated: &last}}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, d := range t.domains {
 		if err := write(Action{DomainMetadata: d}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, r := range t.removes {
@@ -319,13 +332,13 @@ func (t *Txn) encode(operation string, params map[string]any) ([]byte, error) {
 			r.DeletionTimestamp = &ts
 		}
 		if err := write(Action{Remove: r}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, a := range t.adds {
 		if err := write(Action{Add: a}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), actions, nil
 }

@@ -1,0 +1,115 @@
+package checkpoint
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+// writeLastCheckpoint points _last_checkpoint at res, unless it already names a newer
+// checkpoint (a slower checkpointer never moves the hint back). The hint is written last, after
+// every checkpoint file is published: a crash before it leaves an older hint, which readers
+// treat as stale and list past.
+func writeLastCheckpoint(ctx context.Context, s delta.Store, res Result, schema json.RawMessage) error {
+	if b, err := delta.ReadAll(ctx, s, delta.LastCheckpointKey); err == nil {
+		if cur, err := delta.ParseLastCheckpoint(b); err == nil && cur.Version > res.Version {
+			return nil
+		}
+	}
+	size, adds := res.Actions, res.NumAddFiles
+	bytes := res.SizeInBytes
+	lc := delta.LastCheckpoint{Version: res.Version, Size: size, SizeInBytes: &bytes, NumOfAddFiles: &adds,
+		CheckpointSchema: schema}
+	if res.Format == "v2" {
+		top := res.Keys[len(res.Keys)-1]
+		v2, err := json.Marshal(map[string]any{"path": top[len(delta.LogDir):]})
+		if err != nil {
+			return err
+		}
+		lc.V2Checkpoint = v2
+	}
+	sum, err := lastCheckpointChecksum(lc)
+	if err != nil {
+		return err
+	}
+	lc.Checksum = sum
+	b, err := json.Marshal(lc)
+	if err != nil {
+		return fmt.Errorf("encode _last_checkpoint: %w", err)
+	}
+	return s.Put(ctx, delta.LastCheckpointKey, b)
+}
+
+// schemaJSON renders an Arrow checkpoint schema as a Delta (Spark) struct type, for the
+// checkpointSchema field of _last_checkpoint.
+func schemaJSON(s *arrow.Schema) json.RawMessage {
+	fields := make([]any, 0, s.NumFields())
+	for _, f := range s.Fields() {
+		fields = append(fields, deltaField(f))
+	}
+	b, _ := json.Marshal(map[string]any{"type": "struct", "fields": fields})
+	return b
+}
+
+func deltaField(f arrow.Field) map[string]any {
+	return map[string]any{"name": f.Name, "type": deltaType(f.Type), "nullable": f.Nullable, "metadata": map[string]any{}}
+}
+
+func deltaType(t arrow.DataType) any {
+	switch t := t.(type) {
+	case *arrow.StructType:
+		fields := make([]any, 0, t.NumFields())
+		for _, f := range t.Fields() {
+			fields = append(fields, deltaField(f))
+		}
+		return map[string]any{"type": "struct", "fields": fields}
+	case *arrow.MapType:
+		return map[string]any{"type": "map", "keyType": deltaType(t.KeyType()), "valueType": deltaType(t.ItemType()), "valueContainsNull": true}
+	case *arrow.ListType:
+		return map[string]any{"type": "array", "elementType": deltaType(t.Elem()), "containsNull": true}
+	case *arrow.TimestampType:
+		if t.TimeZone == "" {
+			return "timestamp_ntz"
+		}
+		return "timestamp"
+	case *arrow.Decimal128Type:
+		return fmt.Sprintf("decimal(%d,%d)", t.Precision, t.Scale)
+	}
+	switch t.ID() {
+	case arrow.STRING:
+		return "string"
+	case arrow.INT64:
+		return "long"
+	case arrow.INT32:
+		return "integer"
+	case arrow.INT16:
+		return "short"
+	case arrow.INT8:
+		return "byte"
+	case arrow.FLOAT64:
+		return "double"
+	case arrow.FLOAT32:
+		return "float"
+	case arrow.BOOL:
+		return "boolean"
+	case arrow.DATE32:
+		return "date"
+	case arrow.BINARY:
+		return "binary"
+	}
+	return t.Name()
+}
+
+// lastCheckpointChecksum is the protocol's checksum of lc (its checksum field left out).
+func lastCheckpointChecksum(lc delta.LastCheckpoint) (string, error) {
+	lc.Checksum = ""
+	b, err := json.Marshal(lc)
+	if err != nil {
+		return "", fmt.Errorf("encode _last_checkpoint: %w", err)
+	}
+	return delta.LastCheckpointChecksum(b)
+}

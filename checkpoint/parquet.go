@@ -1,0 +1,130 @@
+package checkpoint
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+// pqFile writes actions to one Parquet object: rows gathered into record batches of batchRows,
+// batches buffered into the current row group, a new row group started once the current one
+// holds rowGroupBytes of encoded data. Memory: one batch plus one row group.
+type pqFile struct {
+	key       string
+	cancel    context.CancelFunc
+	sink      io.WriteCloser
+	fw        *pqarrow.FileWriter
+	rb        *array.RecordBuilder
+	rows      *rowBuilder
+	batchRows int
+	rgBytes   int64
+	counted   *countingWriter
+	actions   int64
+}
+
+// countingWriter hides Close from the Parquet writer (which closes its sink even on error, and
+// a closed store writer publishes) and counts bytes.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func newPQFile(ctx context.Context, s delta.Store, key string, schema *arrow.Schema, stats *statsBuilder, o Options) (*pqFile, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	sink, err := s.Create(wctx, key)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	cw := &countingWriter{w: sink}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithStats(false),
+		parquet.WithMaxRowGroupLength(1<<40),
+		parquet.WithCreatedBy(delta.EngineInfo),
+	)
+	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		cancel()
+		_ = sink.Close()
+		return nil, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := fw.NewBufferedRowGroupChecked(); err != nil {
+		cancel()
+		_ = sink.Close()
+		return nil, fmt.Errorf("write %s: %w", key, err)
+	}
+	rb := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	f := &pqFile{key: key, cancel: cancel, sink: sink, fw: fw, rb: rb, batchRows: o.BatchRows,
+		rgBytes: o.RowGroupBytes, counted: cw}
+	f.rows = newRowBuilder(rb, stats)
+	return f, nil
+}
+
+func (f *pqFile) add(a delta.Action) error {
+	f.rows.append(a)
+	f.actions++
+	if f.rows.pending >= f.batchRows {
+		return f.flush()
+	}
+	return nil
+}
+
+func (f *pqFile) flush() error {
+	if f.rows.pending == 0 {
+		return nil
+	}
+	rec := f.rb.NewRecordBatch()
+	defer rec.Release()
+	f.rows.pending = 0
+	if err := f.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("write %s: %w", f.key, err)
+	}
+	if f.fw.RowGroupTotalCompressedBytes()+f.fw.RowGroupTotalBytesWritten() >= f.rgBytes {
+		if err := f.fw.NewBufferedRowGroupChecked(); err != nil {
+			return fmt.Errorf("write %s: %w", f.key, err)
+		}
+	}
+	return nil
+}
+
+// close finishes the file and publishes it; on any error the object is abandoned unpublished.
+func (f *pqFile) close() (int64, error) {
+	err := f.flush()
+	if cerr := f.fw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write %s: %w", f.key, cerr)
+	}
+	f.rb.Release()
+	if err != nil {
+		f.abort()
+		return 0, err
+	}
+	defer f.cancel()
+	if err := f.sink.Close(); err != nil {
+		return 0, fmt.Errorf("publish %s: %w", f.key, err)
+	}
+	return f.counted.n, nil
+}
+
+// abort drops the file: the store writer's context is cancelled before Close, so nothing is
+// published.
+func (f *pqFile) abort() {
+	f.cancel()
+	_ = f.sink.Close()
+}

@@ -1,0 +1,435 @@
+package checkpoint
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/google/uuid"
+
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+// Options are the settings of a checkpoint writer; zero fields take the defaults.
+type Options struct {
+	// BatchRows is how many rows are read and written at once (default 4096).
+	BatchRows int
+	// RowGroupBytes cuts row groups at this many encoded bytes (default 16 MiB).
+	RowGroupBytes int64
+	// Now is the clock for retention (default time.Now).
+	Now func() time.Time
+	// Format forces a format; FormatAuto (default) writes V2 exactly when the table has the
+	// v2Checkpoint feature.
+	Format Format
+	// Sidecars is the number of V2 sidecar files written in parallel (default 2).
+	Sidecars int
+	// Progress, when set, is called with the number of file actions written so far, every
+	// batch.
+	Progress func(files int64)
+}
+
+// Format is a checkpoint format.
+type Format int
+
+// The checkpoint formats this package writes. Multi-part is read, never written: the protocol
+// deprecates it.
+const (
+	FormatAuto Format = iota
+	FormatClassic
+	FormatV2
+)
+
+func (o *Options) fill() {
+	if o.BatchRows <= 0 {
+		o.BatchRows = delta.DefaultBatchRows
+	}
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = 16 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sidecars <= 0 {
+		o.Sidecars = 2
+	}
+}
+
+// Result describes a written checkpoint.
+type Result struct {
+	Version        int64    `json:"version"`
+	Format         string   `json:"format"` // "classic" or "v2"
+	Keys           []string `json:"files"`  // every object written, top-level file last
+	Actions        int64    `json:"actions"`
+	NumAddFiles    int64    `json:"numAddFiles"`
+	NumTombstones  int64    `json:"numTombstones"`
+	TableSizeBytes int64    `json:"tableSizeBytes"`
+	SizeInBytes    int64    `json:"sizeInBytes"` // bytes of checkpoint files
+	DroppedRemoves int64    `json:"droppedTombstones"`
+	DroppedTxns    int64    `json:"droppedTxns"`
+	Duration       time.Duration
+}
+
+// Write writes a checkpoint of the table at version (the latest when version < 0), then
+// _last_checkpoint and, when missing, the version's .crc. It streams: the previous checkpoint
+// is read in batches of BatchRows rows and rows go out in row groups of RowGroupBytes; nothing
+// holds the file list.
+func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result, error) {
+	o.fill()
+	start := time.Now()
+	opts := []delta.SnapshotOption{delta.WithBatchRows(o.BatchRows)}
+	if version >= 0 {
+		opts = append(opts, delta.AtVersion(version))
+	}
+	snap, err := delta.Open(ctx, s, opts...)
+	if err != nil {
+		return Result{}, fmt.Errorf("checkpoint: %w", err)
+	}
+	f, err := newFold(ctx, snap, o)
+	if err != nil {
+		return Result{}, err
+	}
+	v2 := o.Format == FormatV2 || (o.Format == FormatAuto && hasV2Feature(snap.Protocol()))
+	if v2 && !hasV2Feature(snap.Protocol()) {
+		return Result{}, fmt.Errorf("checkpoint %s at version %d: a V2 checkpoint needs the v2Checkpoint feature (enable it first)", s.URL(), snap.Version())
+	}
+	var res Result
+	if v2 {
+		res, err = writeV2(ctx, s, snap, f, o)
+	} else {
+		res, err = writeClassic(ctx, s, snap, f, o)
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
+	}
+	res.Duration = time.Since(start)
+	if err := writeLastCheckpoint(ctx, s, res, f.schemaJSON); err != nil {
+		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
+	}
+	if err := writeCRCFromFold(ctx, s, snap, f, res); err != nil {
+		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
+	}
+	return res, nil
+}
+
+func hasV2Feature(p delta.Protocol) bool {
+	return p.MinReaderVersion >= 3 && slices.Contains(p.ReaderFeatures, "v2Checkpoint")
+}
+
+// fold is what a checkpoint holds besides the file list: protocol, metadata, app transactions
+// and domain metadata (small), and the retention cutoffs for the file list.
+type fold struct {
+	snap          *delta.Snapshot
+	txns          []delta.SetTransaction
+	domains       []delta.DomainMetadata
+	tombstoneFrom int64 // removes deleted before this (ms) are dropped
+	droppedTxns   int64
+	stats         *statsBuilder
+	schemaJSON    json.RawMessage
+}
+
+func newFold(ctx context.Context, snap *delta.Snapshot, o Options) (*fold, error) {
+	now := o.Now()
+	f := &fold{snap: snap}
+	ret, err := ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week"))
+	if err != nil {
+		return nil, fmt.Errorf("table property delta.deletedFileRetentionDuration: %w", err)
+	}
+	f.tombstoneFrom = now.Add(-ret).UnixMilli()
+	txnFrom := int64(-1)
+	if v := snap.Config("delta.setTransactionRetentionDuration", ""); v != "" {
+		d, err := ParseInterval(v)
+		if err != nil {
+			return nil, fmt.Errorf("table property delta.setTransactionRetentionDuration: %w", err)
+		}
+		txnFrom = now.Add(-d).UnixMilli()
+	}
+	txns, err := snap.AppTransactions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range sortedMapKeys(txns) {
+		t := txns[id]
+		if txnFrom >= 0 && t.LastUpdated != nil && *t.LastUpdated < txnFrom {
+			f.droppedTxns++
+			continue
+		}
+		f.txns = append(f.txns, t)
+	}
+	domains, err := snap.DomainMetadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range sortedMapKeys(domains) {
+		f.domains = append(f.domains, domains[d])
+	}
+	if snap.Config("delta.checkpoint.writeStatsAsStruct", "false") == "true" {
+		schema, err := snap.Metadata().Schema()
+		if err != nil {
+			return nil, err
+		}
+		if f.stats, err = newStatsBuilder(schema, snap.Metadata().PartitionColumns); err != nil {
+			return nil, fmt.Errorf("stats_parsed of table %s: %w", snap.Metadata().ID, err)
+		}
+	}
+	return f, nil
+}
+
+// addStruct is the add column type for this table, and records where the parsed columns are.
+func (f *fold) addStruct() *arrow.StructType {
+	if f.stats == nil {
+		return addType(nil, nil)
+	}
+	var t *arrow.StructType
+	if f.stats.partsType != nil {
+		t = addType(f.stats.statsType, f.stats.partsType)
+		f.stats.partIdx = t.NumFields() - 2
+	} else {
+		t = addType(f.stats.statsType, nil)
+		f.stats.partIdx = -1
+	}
+	f.stats.statsIdx = t.NumFields() - 1
+	return t
+}
+
+// nonFileActions are the rows before the file list, in the order Spark writes them.
+func (f *fold) nonFileActions() []delta.Action {
+	p, m := f.snap.Protocol(), f.snap.Metadata()
+	out := []delta.Action{{Protocol: &p}, {Metadata: &m}}
+	for i := range f.txns {
+		out = append(out, delta.Action{Txn: &f.txns[i]})
+	}
+	for i := range f.domains {
+		out = append(out, delta.Action{DomainMetadata: &f.domains[i]})
+	}
+	return out
+}
+
+// counts accumulates what the checkpoint holds of the file list.
+type counts struct {
+	adds, tombstones, tableBytes, dropped int64
+}
+
+// keep applies tombstone retention and counts; it reports whether the action is written.
+func (f *fold) keep(a delta.Action, c *counts) bool {
+	if a.Remove != nil {
+		ts := int64(0)
+		if a.Remove.DeletionTimestamp != nil {
+			ts = *a.Remove.DeletionTimestamp
+		}
+		if ts < f.tombstoneFrom {
+			c.dropped++
+			return false
+		}
+		c.tombstones++
+		return true
+	}
+	c.adds++
+	c.tableBytes += a.Add.Size
+	return true
+}
+
+func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, o Options) (Result, error) {
+	key := delta.CheckpointKey(snap.Version())
+	schema := schemaFor(classicFile, f.addStruct())
+	pf, err := newPQFile(ctx, s, key, schema, f.stats, o)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, a := range f.nonFileActions() {
+		if err := pf.add(a); err != nil {
+			pf.abort()
+			return Result{}, err
+		}
+	}
+	var c counts
+	for a, err := range snap.FileActions(ctx) {
+		if err == nil && f.keep(a, &c) {
+			err = pf.add(a)
+			if o.Progress != nil && (c.adds+c.tombstones)%int64(o.BatchRows) == 0 {
+				o.Progress(c.adds + c.tombstones)
+			}
+		}
+		if err != nil {
+			pf.abort()
+			return Result{}, err
+		}
+	}
+	n, err := pf.close()
+	if err != nil {
+		return Result{}, err
+	}
+	f.schemaJSON = schemaJSON(schema)
+	return Result{Version: snap.Version(), Format: "classic", Keys: []string{key}, Actions: pf.actions,
+		NumAddFiles: c.adds, NumTombstones: c.tombstones, TableSizeBytes: c.tableBytes, SizeInBytes: n,
+		DroppedRemoves: c.dropped, DroppedTxns: f.droppedTxns}, nil
+}
+
+// writeV2 writes the file list into Sidecars Parquet sidecars in parallel (batches handed out
+// round-robin, each sidecar encoded by its own goroutine), then the UUID-named top-level file
+// holding checkpointMetadata, the non-file actions and one sidecar action per sidecar.
+func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, o Options) (Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	addT := f.addStruct()
+	type sidecarOut struct {
+		key  string
+		pf   *pqFile
+		in   chan []delta.Action
+		size int64
+		err  error
+	}
+	outs := make([]*sidecarOut, o.Sidecars)
+	var wg sync.WaitGroup
+	abortAll := func() {
+		for _, so := range outs {
+			if so != nil && so.pf != nil {
+				so.pf.abort()
+			}
+		}
+	}
+	for i := range outs {
+		key := delta.SidecarDir + uuid.NewString() + ".parquet"
+		pf, err := newPQFile(ctx, s, key, schemaFor(sidecarFile, addT), f.stats, o)
+		if err != nil {
+			abortAll()
+			return Result{}, err
+		}
+		so := &sidecarOut{key: key, pf: pf, in: make(chan []delta.Action, 1)}
+		outs[i] = so
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range so.in {
+				if so.err != nil {
+					continue
+				}
+				for _, a := range batch {
+					if so.err = so.pf.add(a); so.err != nil {
+						cancel()
+						break
+					}
+				}
+			}
+		}()
+	}
+	var c counts
+	batch := make([]delta.Action, 0, o.BatchRows)
+	next := 0
+	send := func() {
+		select {
+		case outs[next%len(outs)].in <- batch:
+		case <-ctx.Done():
+		}
+		next++
+		batch = make([]delta.Action, 0, o.BatchRows)
+	}
+	var streamErr error
+	for a, err := range snap.FileActions(ctx) {
+		if err != nil {
+			streamErr = err
+			break
+		}
+		if f.keep(a, &c) {
+			batch = append(batch, a)
+			if len(batch) == o.BatchRows {
+				send()
+				if o.Progress != nil {
+					o.Progress(c.adds + c.tombstones)
+				}
+			}
+		}
+	}
+	if streamErr == nil && len(batch) > 0 {
+		send()
+	}
+	for _, so := range outs {
+		close(so.in)
+	}
+	wg.Wait()
+	for _, so := range outs {
+		if streamErr == nil && so.err != nil {
+			streamErr = so.err
+		}
+	}
+	if streamErr == nil {
+		streamErr = ctx.Err()
+	}
+	if streamErr != nil {
+		abortAll()
+		return Result{}, streamErr
+	}
+	res := Result{Version: snap.Version(), Format: "v2", NumAddFiles: c.adds, NumTombstones: c.tombstones,
+		TableSizeBytes: c.tableBytes, DroppedRemoves: c.dropped, DroppedTxns: f.droppedTxns}
+	var sidecars []delta.Sidecar
+	now := time.Now().UnixMilli()
+	for i, so := range outs {
+		n, err := so.pf.close()
+		so.pf = nil
+		if err != nil {
+			for _, rest := range outs[i+1:] {
+				rest.pf.abort()
+				rest.pf = nil
+			}
+			deleteKeys(ctx, s, res.Keys)
+			return Result{}, err
+		}
+		res.Keys = append(res.Keys, so.key)
+		res.Actions += so.size
+		res.SizeInBytes += n
+		sidecars = append(sidecars, delta.Sidecar{Path: so.key[len(delta.SidecarDir):], SizeInBytes: n, ModificationTime: now})
+	}
+	res.Actions = c.adds + c.tombstones
+	topKey := delta.LogFile{Kind: delta.KindUUIDCheckpoint, Version: snap.Version(), UUID: uuid.NewString(), Ext: "parquet"}.Key()
+	topSchema := schemaFor(v2TopFile, addT)
+	top, err := newPQFile(ctx, s, topKey, topSchema, nil, o)
+	if err != nil {
+		deleteKeys(ctx, s, res.Keys)
+		return Result{}, err
+	}
+	rows := append([]delta.Action{{CheckpointMetadata: &delta.CheckpointMetadata{Version: snap.Version()}}}, f.nonFileActions()...)
+	for i := range sidecars {
+		rows = append(rows, delta.Action{Sidecar: &sidecars[i]})
+	}
+	for _, a := range rows {
+		if err := top.add(a); err != nil {
+			top.abort()
+			deleteKeys(ctx, s, res.Keys)
+			return Result{}, err
+		}
+	}
+	n, err := top.close()
+	if err != nil {
+		deleteKeys(ctx, s, res.Keys)
+		return Result{}, err
+	}
+	res.Actions += top.actions
+	res.SizeInBytes += n
+	res.Keys = append(res.Keys, topKey)
+	f.schemaJSON = schemaJSON(topSchema)
+	return res, nil
+}
+
+// deleteKeys removes sidecars a failed V2 checkpoint wrote; they are unreferenced, so a
+// failure here only leaves garbage that log cleanup removes later.
+func deleteKeys(ctx context.Context, s delta.Store, keys []string) {
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range keys {
+		_ = s.Delete(ctx, k)
+	}
+}
+
+func sortedMapKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
