@@ -325,3 +325,26 @@ func actionKind(line []byte) (string, bool) {
 	}
 	return string(line[start:i]), true
 }
+
+// SidecarsOf returns the names (relative to _delta_log/_sidecars) of the sidecar files a
+// checkpoint file references; none for a checkpoint without sidecars.
+func SidecarsOf(ctx context.Context, s Store, f ObjectInfo) ([]string, error) {
+	lf, ok := ParseLogKey(f.Key)
+	if !ok || !lf.IsCheckpoint() {
+		return nil, fmt.Errorf("sidecars of %s: not a checkpoint", f.Key)
+	}
+	var names []string
+	collect := func(a Action) error {
+		if a.Sidecar != nil {
+			names = append(names, a.Sidecar.Path)
+		}
+		return nil
+	}
+	var err error
+	if strings.HasSuffix(f.Key, ".json") {
+		err = readJSONActions(ctx, s, f.Key, lf.Version, collect)
+	} else {
+		err = readParquetActions(ctx, s, f, lf.Version, wantSidecar, DefaultBatchRows, collect)
+	}
+	return names, err
+}
