@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -146,6 +147,20 @@ func (c structCol) strList(name string, i int) []string {
 	return out
 }
 
+// statsFromStruct renders a stats_parsed struct as the JSON stats string, for checkpoints
+// written with structured stats only (writeStatsAsJson=false).
+func (c structCol) statsFromStruct(name string, i int) string {
+	st, ok := c.children[name].(*array.Struct)
+	if !ok || st.IsNull(i) {
+		return ""
+	}
+	b, err := json.Marshal(st.GetOneForMarshal(i))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 func (c structCol) deletionVector(name string, i int) *DeletionVector {
 	dv := c.sub(name)
 	if !dv.valid(i) {
@@ -178,6 +193,9 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 			a.ModificationTime, _ = c.int("modificationTime", i)
 			a.DataChange, _ = c.bool("dataChange", i)
 			a.Stats, _ = c.str("stats", i)
+			if a.Stats == "" {
+				a.Stats = c.statsFromStruct("stats_parsed", i)
+			}
 			a.ClusteringProvider, _ = c.str("clusteringProvider", i)
 			if err := fn(Action{Add: a}); err != nil {
 				return err

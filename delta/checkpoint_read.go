@@ -210,14 +210,14 @@ func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int6
 	return nil
 }
 
-// appendLeaves adds the leaf columns of fld, leaving out the parsed stats and partition values
-// (large, and the JSON forms are what this package reads).
+// appendLeaves adds the leaf columns of fld, leaving out the parsed partition values (the
+// string map is what this package reads). stats_parsed is read: some writers store only it.
 func appendLeaves(leaves []int, fld pqarrow.SchemaField) []int {
 	if fld.IsLeaf() {
 		return append(leaves, fld.ColIndex)
 	}
 	for _, c := range fld.Children {
-		if c.Field != nil && (c.Field.Name == "stats_parsed" || c.Field.Name == "partitionValues_parsed") {
+		if c.Field != nil && c.Field.Name == "partitionValues_parsed" {
 			continue
 		}
 		leaves = appendLeaves(leaves, c)

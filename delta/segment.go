@@ -52,7 +52,8 @@ func readLastCheckpoint(ctx context.Context, s Store) (LastCheckpoint, bool, err
 			return LastCheckpoint{}, false, ctx.Err()
 		}
 		if !errors.Is(err, ErrNotFound) {
-			slog.Warn("ignoring unreadable _last_checkpoint", "table", s.URL(), "err", err)
+			// The listing that follows reports a store that does not answer.
+			slog.Debug("ignoring unreadable _last_checkpoint", "table", s.URL(), "err", err)
 		}
 		return LastCheckpoint{}, false, nil
 	}
@@ -82,7 +83,7 @@ func listLog(ctx context.Context, s Store, from int64) ([]ObjectInfo, []LogFile,
 	var files []LogFile
 	for o, err := range s.List(ctx, LogDir, startAfter) {
 		if err != nil {
-			return nil, nil, fmt.Errorf("list %s: %w", LogDir, err)
+			return nil, nil, err
 		}
 		f, ok := ParseLogKey(o.Key)
 		if !ok || f.Kind == KindLastCheckpoint || f.Version < from {

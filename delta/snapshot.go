@@ -25,10 +25,11 @@ type Snapshot struct {
 type SnapshotOption func(*snapshotConfig)
 
 type snapshotConfig struct {
-	version   int64
-	timestamp *time.Time
-	batchRows int
-	writing   bool
+	version    int64
+	timestamp  *time.Time
+	batchRows  int
+	writing    bool
+	anyFeature bool
 }
 
 // AtVersion selects version v instead of the latest.
@@ -44,6 +45,11 @@ func AtTimestamp(t time.Time) SnapshotOption {
 // WithBatchRows sets how many checkpoint rows are decoded at once (default DefaultBatchRows).
 func WithBatchRows(n int) SnapshotOption {
 	return func(c *snapshotConfig) { c.batchRows = n }
+}
+
+// logOnly skips the feature check: for callers that read only commitInfo and timestamps.
+func logOnly() SnapshotOption {
+	return func(c *snapshotConfig) { c.anyFeature = true }
 }
 
 // forWriting checks writer features instead of reader features.
@@ -79,6 +85,9 @@ func Open(ctx context.Context, s Store, opts ...SnapshotOption) (*Snapshot, erro
 	check := CheckRead
 	if cfg.writing {
 		check = CheckWrite
+	}
+	if cfg.anyFeature {
+		check = func(Protocol, Metadata) error { return nil }
 	}
 	if err := check(snap.protocol, snap.metadata); err != nil {
 		return nil, fmt.Errorf("open %s at version %d: %w", s.URL(), seg.Version, err)

@@ -17,7 +17,7 @@ type CommitTimestamp struct {
 // timestamps: inCommitTimestamp where the table records it, else the commit file's modification
 // time, made strictly increasing as Spark does (a clock step back never reorders versions).
 func CommitTimestamps(ctx context.Context, s Store) ([]CommitTimestamp, error) {
-	latest, err := Open(ctx, s)
+	latest, err := Open(ctx, s, logOnly())
 	if err != nil {
 		return nil, err
 	}
