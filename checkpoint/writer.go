@@ -71,7 +71,7 @@ type Result struct {
 	SizeInBytes    int64    `json:"sizeInBytes"` // bytes of checkpoint files
 	DroppedRemoves int64    `json:"droppedTombstones"`
 	DroppedTxns    int64    `json:"droppedTxns"`
-	Duration       time.Duration
+	Duration       time.Duration `json:"-"`
 }
 
 // Write writes a checkpoint of the table at version (the latest when version < 0), then

@@ -90,7 +90,7 @@ func runCreate(cmd *cobra.Command, url string, o *createOptions) error {
 		Schema:           schema,
 		PartitionColumns: o.partitionBy,
 		Configuration:    conf,
-	}, delta.TxnOptions{})
+	}, txnOptions())
 	if errors.Is(err, delta.ErrTableExists) {
 		// Said plainly, without repeating the URL the delta error names too.
 		return fmt.Errorf("create table %s: %w", url, delta.ErrTableExists)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
 )
 
@@ -105,11 +106,11 @@ stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage 
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("missing command (one of create, info, files, history)")
+			return usageErrorf("missing command (one of create, info, files, history, checkpoint, cleanup-metadata)")
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd())
+	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd(), newCheckpointCmd(), newCleanupCmd())
 	return root
 }
 
@@ -122,6 +123,12 @@ func tableArg(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("%s: empty table URL", cmd.Name())
 	}
 	return nil
+}
+
+// txnOptions are the settings of every commit the CLI makes: after each, the version's .crc,
+// and a checkpoint every delta.checkpointInterval versions.
+func txnOptions() delta.TxnOptions {
+	return delta.TxnOptions{PostCommit: checkpoint.PostCommit(checkpoint.HookOptions{})}
 }
 
 // openStore opens the store of a table URL.
