@@ -61,16 +61,16 @@ func (o *Options) fill() {
 
 // Result describes a written checkpoint.
 type Result struct {
-	Version        int64    `json:"version"`
-	Format         string   `json:"format"` // "classic" or "v2"
-	Keys           []string `json:"files"`  // every object written, top-level file last
-	Actions        int64    `json:"actions"`
-	NumAddFiles    int64    `json:"numAddFiles"`
-	NumTombstones  int64    `json:"numTombstones"`
-	TableSizeBytes int64    `json:"tableSizeBytes"`
-	SizeInBytes    int64    `json:"sizeInBytes"` // bytes of checkpoint files
-	DroppedRemoves int64    `json:"droppedTombstones"`
-	DroppedTxns    int64    `json:"droppedTxns"`
+	Version        int64         `json:"version"`
+	Format         string        `json:"format"` // "classic" or "v2"
+	Keys           []string      `json:"files"`  // every object written, top-level file last
+	Actions        int64         `json:"actions"`
+	NumAddFiles    int64         `json:"numAddFiles"`
+	NumTombstones  int64         `json:"numTombstones"`
+	TableSizeBytes int64         `json:"tableSizeBytes"`
+	SizeInBytes    int64         `json:"sizeInBytes"` // bytes of checkpoint files
+	DroppedRemoves int64         `json:"droppedTombstones"`
+	DroppedTxns    int64         `json:"droppedTxns"`
 	Duration       time.Duration `json:"-"`
 }
 

@@ -38,7 +38,7 @@ type config struct {
 }
 
 // WithRaceRounds sets how many keys the put-if-absent race runs on, one round per key (default
-// 1,000). Remote backends may lower it to keep the suite fast.
+// 1,000; 100 with -short). Remote backends may lower it to keep the suite fast.
 func WithRaceRounds(n int) Option { return func(c *config) { c.raceRounds = n } }
 
 // WithRaceWriters sets how many goroutines race in each round (default 8).
@@ -52,6 +52,9 @@ func WithLargeObjectSize(n int) Option { return func(c *config) { c.largeSize = 
 func RunStoreTests(t *testing.T, newStore func(t *testing.T) delta.Store, opts ...Option) {
 	t.Helper()
 	c := config{raceRounds: 1000, raceWriters: 8, largeSize: 5 << 20}
+	if testing.Short() {
+		c.raceRounds = 100
+	}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -649,54 +652,58 @@ func testNestedKeys(t *testing.T, s delta.Store, _ config) {
 // testPutIfAbsentRace runs rounds of writers that put-if-absent one fresh key at once: exactly one
 // wins each round, every other gets ErrExist, and the object holds the winner's bytes.
 func testPutIfAbsentRace(t *testing.T, s delta.Store, c config) {
-	ctx := t.Context()
-	type result struct {
-		winners, losers int
-		winner          int
-		other           []error
-	}
 	for round := range c.raceRounds {
-		key := fmt.Sprintf("_delta_log/%020d.json", round)
-		var (
-			start = make(chan struct{})
-			errs  = make([]error, c.raceWriters)
-			wg    sync.WaitGroup
-		)
-		for w := range c.raceWriters {
-			wg.Go(func() {
-				<-start
-				errs[w] = s.PutIfAbsent(ctx, key, raceContent(round, w))
-			})
-		}
-		close(start)
-		wg.Wait()
-		r := result{winner: -1}
-		for w, err := range errs {
-			switch {
-			case err == nil:
-				r.winners++
-				r.winner = w
-			case errors.Is(err, delta.ErrExist):
-				r.losers++
-			default:
-				r.other = append(r.other, err)
-			}
-		}
-		if r.winners != 1 || r.losers != c.raceWriters-1 {
-			t.Fatalf("round %d: %d winners, %d ErrExist, other errors %v; want 1 winner and %d ErrExist",
-				round, r.winners, r.losers, r.other, c.raceWriters-1)
-		}
-		got, err := delta.ReadAll(ctx, s, key)
-		if err != nil {
-			t.Fatalf("round %d: ReadAll(%q): %v", round, key, err)
-		}
-		if want := raceContent(round, r.winner); !bytes.Equal(got, want) {
-			t.Fatalf("round %d: %q holds %q, want the winner's %q", round, key, got, want)
+		if err := raceRound(t.Context(), s, round, c.raceWriters); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if got := listKeys(t, s, delta.LogDir, ""); len(got) != c.raceRounds {
 		t.Errorf("List after the race returned %d keys, want %d", len(got), c.raceRounds)
 	}
+}
+
+// raceRound has writers goroutines put-if-absent one key at once and checks the outcome.
+func raceRound(ctx context.Context, s delta.Store, round, writers int) error {
+	key := delta.CommitKey(int64(round))
+	var (
+		start = make(chan struct{})
+		errs  = make([]error, writers)
+		wg    sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			errs[w] = s.PutIfAbsent(ctx, key, raceContent(round, w))
+		})
+	}
+	close(start)
+	wg.Wait()
+	winner, losers := -1, 0
+	var other []error
+	for w, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			return fmt.Errorf("round %d: writers %d and %d both won the put-if-absent of %q", round, winner, w, key)
+		case err == nil:
+			winner = w
+		case errors.Is(err, delta.ErrExist):
+			losers++
+		default:
+			other = append(other, err)
+		}
+	}
+	if winner < 0 || losers != writers-1 {
+		return fmt.Errorf("round %d: winner %d, %d ErrExist, other errors %v; want 1 winner and %d ErrExist",
+			round, winner, losers, other, writers-1)
+	}
+	got, err := delta.ReadAll(ctx, s, key)
+	if err != nil {
+		return fmt.Errorf("round %d: %w", round, err)
+	}
+	if want := raceContent(round, winner); !bytes.Equal(got, want) {
+		return fmt.Errorf("round %d: %q holds %q, want the winner's %q", round, key, got, want)
+	}
+	return nil
 }
 
 func raceContent(round, writer int) []byte {
