@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
 )
@@ -230,14 +231,44 @@ func (c CommitInfo) Timestamp() (int64, bool) {
 // ParseAction decodes one commit line. A line that is valid JSON but holds no known action
 // returns an Action with every field nil.
 func ParseAction(line []byte) (Action, error) {
+	// goccy/go-json skips unknown fields and fills json.RawMessage without validating them,
+	// keeps invalid UTF-8, and wraps 19-digit integers that overflow int64. So: refuse what is
+	// not UTF-8 JSON, and leave lines with a 19-digit run to encoding/json.
+	if !utf8.Valid(line) {
+		return Action{}, fmt.Errorf("decode action: not valid UTF-8")
+	}
+	if !json.Valid(line) {
+		var v json.RawMessage
+		return Action{}, fmt.Errorf("decode action: %w", json.Unmarshal(line, &v))
+	}
 	var a Action
-	if err := gojson.Unmarshal(line, &a); err != nil {
+	unmarshal := gojson.Unmarshal
+	if hasLongDigitRun(line) {
+		unmarshal = json.Unmarshal
+	}
+	if err := unmarshal(line, &a); err != nil {
 		return Action{}, fmt.Errorf("decode action: %w", err)
 	}
 	if err := a.validate(); err != nil {
 		return Action{}, err
 	}
 	return a, nil
+}
+
+// hasLongDigitRun reports whether b holds 19 or more consecutive digits: a number that may
+// overflow int64.
+func hasLongDigitRun(b []byte) bool {
+	n := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			if n++; n >= 19 {
+				return true
+			}
+		} else {
+			n = 0
+		}
+	}
+	return false
 }
 
 // validate checks what a reader relies on: one action per line and the required fields.
@@ -277,6 +308,11 @@ func MarshalAction(a Action) ([]byte, error) {
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
+	if a.CommitInfo != nil && len(a.CommitInfo) == 0 {
+		// omitempty would drop it, and the line would hold no action.
+		return []byte(`{"commitInfo":{}}`), nil
+	}
+	a = withRequiredFields(a)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -284,6 +320,35 @@ func MarshalAction(a Action) ([]byte, error) {
 		return nil, fmt.Errorf("encode action: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// withRequiredFields returns a with nil required lists and maps made empty, so they encode as
+// [] and {}: Spark and delta-rs refuse null there.
+func withRequiredFields(a Action) Action {
+	if m := a.Metadata; m != nil && (m.PartitionColumns == nil || m.Configuration == nil || m.Format.Options == nil) {
+		c := *m
+		if c.PartitionColumns == nil {
+			c.PartitionColumns = []string{}
+		}
+		if c.Configuration == nil {
+			c.Configuration = map[string]string{}
+		}
+		if c.Format.Options == nil {
+			c.Format.Options = map[string]string{}
+		}
+		a.Metadata = &c
+	}
+	if a.Add != nil && a.Add.PartitionValues == nil {
+		c := *a.Add
+		c.PartitionValues = PartitionValues{}
+		a.Add = &c
+	}
+	if a.CDC != nil && a.CDC.PartitionValues == nil {
+		c := *a.CDC
+		c.PartitionValues = PartitionValues{}
+		a.CDC = &c
+	}
+	return a
 }
 
 // Stats are the per-file statistics an add carries as JSON.

@@ -296,8 +296,13 @@ func trimSpace(b []byte) []byte {
 }
 
 // actionKind returns the first key of a JSON object line without decoding it, so a reader can
-// skip lines it does not need. ok is false when the line does not start like an object.
+// skip lines it does not need. ok is false when the line does not look like a whole object
+// (it does not start with {" or does not end with }): such a line is decoded, so a truncated
+// line is an error even when its action is not wanted.
 func actionKind(line []byte) (string, bool) {
+	if len(line) == 0 || line[len(line)-1] != '}' {
+		return "", false
+	}
 	i := 0
 	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
 		i++

@@ -26,15 +26,21 @@ type SnapshotOption func(*snapshotConfig)
 
 type snapshotConfig struct {
 	version    int64
+	badVersion bool
 	timestamp  *time.Time
 	batchRows  int
 	writing    bool
 	anyFeature bool
 }
 
-// AtVersion selects version v instead of the latest.
+// AtVersion selects version v instead of the latest. A negative v is ErrVersionNotFound.
 func AtVersion(v int64) SnapshotOption {
-	return func(c *snapshotConfig) { c.version = v }
+	return func(c *snapshotConfig) {
+		c.version = v
+		if v < 0 {
+			c.badVersion = true
+		}
+	}
 }
 
 // AtTimestamp selects the newest version committed at or before t.
@@ -64,7 +70,7 @@ func Open(ctx context.Context, s Store, opts ...SnapshotOption) (*Snapshot, erro
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.version < -1 {
+	if cfg.badVersion || cfg.version < -1 {
 		return nil, fmt.Errorf("open %s at version %d: %w", s.URL(), cfg.version, ErrVersionNotFound)
 	}
 	if cfg.timestamp != nil {
@@ -115,6 +121,12 @@ func (s *Snapshot) Store() Store { return s.store }
 func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 	var p *Protocol
 	var m *Metadata
+	// The version's .crc, when there is a well-formed one, holds both: no commit need be read.
+	if c, ok, err := ReadCRC(ctx, s.store, s.segment.Version); err != nil && ctx.Err() != nil {
+		return err
+	} else if ok {
+		p, m = &c.Protocol, &c.Metadata
+	}
 	for i := len(s.segment.Commits) - 1; i >= 0 && (p == nil || m == nil); i-- {
 		c := s.segment.Commits[i]
 		v := s.segment.Version - int64(len(s.segment.Commits)-1-i)
@@ -245,12 +257,12 @@ func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error
 			switch {
 			case a.Add != nil:
 				if err := checkPath(a.Add.Path); err != nil {
-					return corrupt(c.Key, v, "add %q: %v", a.Add.Path, err)
+					return corrupt(c.Key, v, "add %q: %w", a.Add.Path, err)
 				}
 				k = keyOf(a.Add.Path, a.Add.DeletionVector)
 			case a.Remove != nil:
 				if err := checkPath(a.Remove.Path); err != nil {
-					return corrupt(c.Key, v, "remove %q: %v", a.Remove.Path, err)
+					return corrupt(c.Key, v, "remove %q: %w", a.Remove.Path, err)
 				}
 				k = keyOf(a.Remove.Path, a.Remove.DeletionVector)
 			default:
@@ -284,7 +296,7 @@ func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error
 			p, k = a.Remove.Path, keyOf(a.Remove.Path, a.Remove.DeletionVector)
 		}
 		if err := checkPath(p); err != nil {
-			return corrupt(cp.Files[0].Key, cp.Version, "file action %q: %v", p, err)
+			return corrupt(cp.Files[0].Key, cp.Version, "file action %q: %w", p, err)
 		}
 		if seen.has(k) {
 			return nil

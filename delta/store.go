@@ -144,12 +144,14 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 		}
 		return openLocal(rawURL, u.Path)
 	case "mem":
-		b := memBucket(u.Host)
 		prefix := strings.Trim(u.Path, "/")
 		if prefix != "" {
-			b = blob.PrefixedBucket(b, prefix+"/")
+			prefix += "/"
 		}
-		return &bucketStore{url: rawURL, b: b, shared: prefix == ""}, nil
+		// Every store gets its own view of the shared bucket. blob.PrefixedBucket marks the
+		// bucket it wraps closed, so the shared one is never handed out itself; closing a view
+		// leaves the others working (memblob's Close does nothing).
+		return &bucketStore{url: rawURL, b: blob.PrefixedBucket(memBucket(u.Host), prefix)}, nil
 	case "s3", "gs", "azblob":
 		prefix := strings.Trim(u.Path, "/")
 		bu := *u
@@ -185,19 +187,13 @@ func memBucket(name string) *blob.Bucket {
 // bucketStore is a Store on a gocloud bucket whose put-if-absent is a true conditional write
 // (memblob, S3, GCS, Azure).
 type bucketStore struct {
-	url    string
-	b      *blob.Bucket
-	shared bool // a process-wide mem bucket: Close leaves it open
+	url string
+	b   *blob.Bucket
 }
 
 func (s *bucketStore) URL() string { return s.url }
 
-func (s *bucketStore) Close() error {
-	if s.shared {
-		return nil
-	}
-	return s.b.Close()
-}
+func (s *bucketStore) Close() error { return s.b.Close() }
 
 func (s *bucketStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
 	return listBucket(ctx, s.b, prefix, startAfter)
@@ -207,6 +203,12 @@ func listBucket(ctx context.Context, b *blob.Bucket, prefix, startAfter string) 
 	return func(yield func(ObjectInfo, error) bool) {
 		it := b.List(&blob.ListOptions{Prefix: prefix})
 		for {
+			// memblob and fileblob ignore ctx: check it here, so a cancelled listing ends with
+			// an error rather than running on.
+			if err := ctx.Err(); err != nil {
+				yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err))
+				return
+			}
 			obj, err := it.Next(ctx)
 			if errors.Is(err, io.EOF) {
 				return
@@ -260,6 +262,10 @@ func (s *bucketStore) Put(ctx context.Context, key string, data []byte) error {
 // v0.47 panics when a conditional write loses.
 func (s *bucketStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	err := s.b.Upload(ctx, key, bytes.NewReader(data), &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true})
+	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
+		// The conditional write lost (S3 412, GCS 412, memblob).
+		return fmt.Errorf("put-if-absent %s: %w", key, errors.Join(ErrExist, err))
+	}
 	if err != nil {
 		return fmt.Errorf("put-if-absent %s: %w", key, mapErr(err))
 	}
@@ -300,7 +306,7 @@ func mapErr(err error) error {
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:
 		return errors.Join(ErrNotFound, err)
-	case gcerrors.FailedPrecondition, gcerrors.AlreadyExists:
+	case gcerrors.AlreadyExists:
 		return errors.Join(ErrExist, err)
 	}
 	return err

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
@@ -72,27 +75,77 @@ func (s *localStore) Close() error {
 	return err
 }
 
+// List walks the directory itself rather than through fileblob, whose walk is in directory order
+// ("a/b" before "a.b", though '.' sorts before '/'), ignores ctx, and fails when a file vanishes
+// mid-walk, as a concurrent writer's temporary file does.
 func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
-		b, err := s.bucket()
-		if err != nil {
-			yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err))
-			return
-		}
-		if b == nil {
+		fail := func(err error) { yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err)) }
+		// walk lists the directory of dirKey ("" or ending in "/") in key order; false = stop.
+		var walk func(dirKey string) bool
+		walk = func(dirKey string) bool {
 			if err := ctx.Err(); err != nil {
-				yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err))
+				fail(err)
+				return false
 			}
+			entries, err := os.ReadDir(filepath.Join(s.dir, filepath.FromSlash(dirKey)))
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				return true // nothing under it
+			}
+			if err != nil {
+				fail(err)
+				return false
+			}
+			entryKey := func(e fs.DirEntry) string {
+				if e.IsDir() {
+					return dirKey + e.Name() + "/"
+				}
+				return dirKey + e.Name()
+			}
+			slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(entryKey(a), entryKey(b)) })
+			for _, e := range entries {
+				key := entryKey(e)
+				if e.IsDir() {
+					if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
+						continue // no key under it has the prefix
+					}
+					if key <= startAfter && !strings.HasPrefix(startAfter, key) {
+						continue // every key under it sorts before startAfter
+					}
+					if !walk(key) {
+						return false
+					}
+					continue
+				}
+				if !strings.HasPrefix(key, prefix) || key <= startAfter || isLocalTemp(key) {
+					continue
+				}
+				info, err := e.Info()
+				if err == nil && info.Mode()&fs.ModeSymlink != 0 {
+					info, err = os.Stat(filepath.Join(s.dir, filepath.FromSlash(key)))
+				}
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // deleted since ReadDir
+				}
+				if err != nil {
+					fail(err)
+					return false
+				}
+				if !info.Mode().IsRegular() {
+					continue
+				}
+				if !yield(ObjectInfo{Key: key, Size: info.Size(), ModTime: info.ModTime()}, nil) {
+					return false
+				}
+			}
+			return true
+		}
+		root := prefix[:strings.LastIndexByte(prefix, '/')+1]
+		if strings.HasPrefix(root, "/") || strings.Contains("/"+root, "/../") {
+			fail(ErrInvalidPath)
 			return
 		}
-		for o, err := range listBucket(ctx, b, prefix, startAfter) {
-			if err == nil && isLocalTemp(o.Key) {
-				continue
-			}
-			if !yield(o, err) || err != nil {
-				return
-			}
-		}
+		walk(root)
 	}
 }
 

@@ -48,8 +48,8 @@ func TestStoreMemPrefixed(t *testing.T) {
 // Every local put-if-absent syncs the file and its directory, about 0.8 ms on ext4: the local
 // stores race on fewer keys than the default 1,000 so the suite stays within a few seconds.
 const (
-	localRaceRounds   = 250
-	fileURLRaceRounds = 100 // the same implementation as a plain path
+	localRaceRounds   = 200
+	fileURLRaceRounds = 50 // the same implementation as a plain path
 )
 
 func TestStoreLocalPath(t *testing.T) {

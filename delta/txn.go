@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,7 @@ type Txn struct {
 	protocol *Protocol
 	readKeys keySet // files read: a concurrent remove of one conflicts
 	readAll  bool   // read the whole table: any concurrent remove conflicts
+	done     bool   // committed (or failed for good): a Txn commits once
 }
 
 // Begin starts a transaction on the latest version of the table in s. The table must exist
@@ -134,9 +136,13 @@ func (t *Txn) IsBlindAppend() bool {
 // Commit writes the transaction as the next version and returns that version. params become
 // commitInfo.operationParameters (each value JSON-encoded, as Spark writes them).
 func (t *Txn) Commit(ctx context.Context, operation string, params map[string]any) (int64, error) {
+	if t.done {
+		return -1, fmt.Errorf("commit to %s: this transaction has already committed", t.store.URL())
+	}
 	if err := t.validate(); err != nil {
 		return -1, err
 	}
+	t.done = true
 	attempt := t.snap.Version() + 1
 	for n := 1; ; n++ {
 		body, actions, err := t.encode(operation, params)
@@ -194,6 +200,9 @@ func (t *Txn) validate() error {
 	if err := CheckWrite(p, m); err != nil {
 		return fmt.Errorf("commit to %s: %w", t.store.URL(), err)
 	}
+	if len(t.domains) > 0 && !slices.Contains(WriterFeaturesOf(p), "domainMetadata") {
+		return fmt.Errorf("commit to %s: domain metadata needs the writer feature domainMetadata, which the table does not have: %w", t.store.URL(), ErrUnsupportedFeature)
+	}
 	if IsAppendOnly(p, m) {
 		for _, r := range t.removes {
 			if r.DataChange {
@@ -225,6 +234,10 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 	for _, x := range t.txns {
 		apps[x.AppID] = true
 	}
+	domains := map[string]bool{}
+	for _, d := range t.domains {
+		domains[d.Domain] = true
+	}
 	for v := first; ; v++ {
 		key := CommitKey(v)
 		var conflict error
@@ -234,6 +247,8 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 				conflict = fmt.Errorf("version %d changed the protocol", v)
 			case a.Metadata != nil:
 				conflict = fmt.Errorf("version %d changed the metadata", v)
+			case a.DomainMetadata != nil && domains[a.DomainMetadata.Domain]:
+				conflict = fmt.Errorf("version %d also changed metadata domain %q", v, a.DomainMetadata.Domain)
 			case a.Txn != nil && apps[a.Txn.AppID]:
 				conflict = fmt.Errorf("version %d advanced app transaction %q to %d", v, a.Txn.AppID, a.Txn.Version)
 			case a.Remove != nil:

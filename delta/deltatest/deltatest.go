@@ -3,14 +3,17 @@
 // in the Store doc comment (ordered and complete listings, atomic puts, mutual exclusion of
 // put-if-absent, not-found errors, idempotent deletes).
 //
-// A backend's test calls [RunStoreTests] with a constructor that returns an empty store:
+// A backend's test calls [RunStoreTests] with a constructor that returns an empty store, for
+// example on a fresh bucket or prefix per subtest:
 //
-//	func TestMemStore(t *testing.T) {
+//	func TestStoreLocal(t *testing.T) {
 //		deltatest.RunStoreTests(t, func(t *testing.T) delta.Store {
-//			s, err := delta.OpenStore(t.Context(), "mem://"+t.Name())
-//			...
+//			s, err := delta.OpenStore(t.Context(), t.TempDir())
+//			if err != nil {
+//				t.Fatal(err)
+//			}
 //			return s
-//		})
+//		}, deltatest.WithRaceRounds(200))
 //	}
 package deltatest
 
@@ -395,7 +398,7 @@ func testListManyKeys(t *testing.T, s delta.Store, _ config) {
 	for i := range n {
 		want[i] = delta.CommitKey(int64(i))
 	}
-	putAll(t, s, want, 16)
+	putAll(t, s, want, 32)
 	mustPut(t, s, "_delta_logz", []byte("x"))
 	got := listKeys(t, s, delta.LogDir, "")
 	if !slices.Equal(got, want) {
