@@ -296,6 +296,10 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		key := delta.SidecarDir + uuid.NewString() + ".parquet"
 		pf, err := newPQFile(ctx, s, key, schemaFor(sidecarFile, addT), f.stats, o)
 		if err != nil {
+			for _, so := range outs[:i] {
+				close(so.in)
+			}
+			wg.Wait()
 			abortAll()
 			return Result{}, err
 		}
@@ -351,9 +355,11 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		close(so.in)
 	}
 	wg.Wait()
+	// A sidecar's own failure comes first: it cancelled ctx, which the stream then reports.
 	for _, so := range outs {
-		if streamErr == nil && so.err != nil {
+		if so.err != nil {
 			streamErr = so.err
+			break
 		}
 	}
 	if streamErr == nil {

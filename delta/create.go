@@ -2,7 +2,6 @@ package delta
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +23,25 @@ type TableSpec struct {
 // commitInfo. It fails with ErrTableExists when the URL already holds a Delta log, including
 // when another writer creates it first.
 func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) (*Snapshot, error) {
+	t, err := BeginCreate(ctx, s, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.Commit(ctx, "CREATE TABLE", map[string]any{
+		"partitionBy": t.metadata.PartitionColumns, "description": spec.Description,
+		"properties": t.metadata.Configuration, "isManaged": "false",
+	}); err != nil {
+		return nil, err
+	}
+	return Open(ctx, s, AtVersion(0))
+}
+
+// BeginCreate starts the transaction that creates a table: its commit is version 0 and holds
+// the protocol, the metadata and whatever the transaction adds (data files, app
+// transactions), so a table can be created with its first data in one commit. Commit fails
+// with ErrTableExists when the URL already holds a Delta log or another writer creates the
+// table first; it never retries at another version.
+func BeginCreate(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) (*Txn, error) {
 	opts.fill()
 	for o, err := range s.List(ctx, LogDir, "") {
 		if err != nil {
@@ -67,30 +85,8 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 	if err := CheckWrite(p, m); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", s.URL(), err)
 	}
-	t := &Txn{store: s, opts: opts, snap: &Snapshot{store: s, segment: LogSegment{Version: -1}, protocol: p, metadata: m},
-		id: uuid.NewString(), readKeys: newKeySet(), protocol: &p, metadata: &m}
-	body, actions, err := t.encode("CREATE TABLE", map[string]any{
-		"partitionBy": parts, "description": spec.Description, "properties": conf, "isManaged": "false",
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.PutIfAbsent(ctx, CommitKey(0), body); err != nil {
-		if errors.Is(err, ErrExist) {
-			return nil, fmt.Errorf("create table %s: %w", s.URL(), ErrTableExists)
-		}
-		return nil, fmt.Errorf("create table %s: %w", s.URL(), err)
-	}
-	snap, err := Open(ctx, s, AtVersion(0))
-	if err != nil {
-		return nil, err
-	}
-	if opts.PostCommit != nil {
-		if err := opts.PostCommit(ctx, Committed{Store: s, Version: 0, ReadVersion: -1, Read: snap, Actions: actions}); err != nil {
-			return snap, fmt.Errorf("after creating table %s: %w", s.URL(), err)
-		}
-	}
-	return snap, nil
+	return &Txn{store: s, opts: opts, snap: &Snapshot{store: s, segment: LogSegment{Version: -1}, protocol: p, metadata: m},
+		id: uuid.NewString(), readKeys: newKeySet(), protocol: &p, metadata: &m, creating: true}, nil
 }
 
 // HistoryEntry is one commit of the log.

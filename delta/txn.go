@@ -72,6 +72,7 @@ type Txn struct {
 	readKeys keySet // files read: a concurrent remove of one conflicts
 	readAll  bool   // read the whole table: any concurrent remove conflicts
 	done     bool   // committed (or failed for good): a Txn commits once
+	creating bool   // BeginCreate: the commit is version 0 or ErrTableExists
 }
 
 // Begin starts a transaction on the latest version of the table in s. The table must exist
@@ -161,6 +162,9 @@ func (t *Txn) Commit(ctx context.Context, operation string, params map[string]an
 		}
 		if !errors.Is(err, ErrExist) {
 			return -1, fmt.Errorf("commit version %d of %s: %w", attempt, t.store.URL(), err)
+		}
+		if t.creating {
+			return -1, fmt.Errorf("create table %s: %w", t.store.URL(), ErrTableExists)
 		}
 		if n >= t.opts.MaxAttempts {
 			return -1, fmt.Errorf("commit to %s: gave up after %d attempts (last version tried %d): %w", t.store.URL(), n, attempt, ErrConflict)

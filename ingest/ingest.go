@@ -1,0 +1,506 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/airbusgeo/godal"
+
+	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/gdal"
+)
+
+// Status of a source in an Ingest.
+const (
+	StatusAdded     = "added"     // new to the table
+	StatusReplaced  = "replaced"  // another version was in the table; its tiles are replaced
+	StatusUnchanged = "unchanged" // this version is already in the table: nothing added
+)
+
+// Summary describes what an Ingest did.
+type Summary struct {
+	// Version is the table version committed, or the version read when nothing was
+	// committed (-1 when there is no table).
+	Version      int64          `json:"version"`
+	Committed    bool           `json:"committed"`
+	TableCreated bool           `json:"tableCreated"`
+	Sources      []SourceResult `json:"sources"`
+	Tiles        int64          `json:"tiles"`        // tiles of the ingested sources written
+	EmptyTiles   int64          `json:"emptyTiles"`   // all-nodata tiles skipped
+	KeptTiles    int64          `json:"keptTiles"`    // tiles of other sources copied out of rewritten files
+	Files        []string       `json:"files"`        // data files added
+	Bytes        int64          `json:"bytes"`        // their total size
+	RemovedFiles []string       `json:"removedFiles"` // data files removed (rewritten)
+	AppID        string         `json:"appId"`
+	AppVersion   int64          `json:"appVersion"` // the txn version committed (-1 if none)
+	// CommitAttempts counts the commits tried: more than 1 when concurrent commits made the
+	// batch re-plan.
+	CommitAttempts int           `json:"commitAttempts"`
+	Duration       time.Duration `json:"durationNs"`
+}
+
+// SourceResult is one source of an Ingest.
+type SourceResult struct {
+	URI           string `json:"uri"`
+	SourceVersion string `json:"sourceVersion"`
+	Status        string `json:"status"`
+	Tiles         int64  `json:"tiles"`
+	Levels        int    `json:"levels"`
+}
+
+var registerOnce sync.Once
+
+// initGDAL caps the block cache (before any raster is opened by this call) and registers the
+// drivers once.
+func initGDAL(cacheMax int64) {
+	gdal.SetCacheMax(cacheMax)
+	registerOnce.Do(godal.RegisterAll)
+}
+
+// maxPlanAttempts bounds how often a commit that conflicts is re-planned and retried.
+const maxPlanAttempts = 20
+
+// Ingest tiles the sources into the raster table in store and commits them in one commit (a
+// table that does not exist yet is created first, from the first source's band layout or
+// Options.Bands). Sources already in the table at the same version add nothing; a source
+// whose version changed has its old tiles replaced in the same commit. See the package
+// documentation for the table layout and the exactly-once rules.
+//
+// Every source is stat'ed, opened and checked (band layout, CRS, size) before anything is
+// written; an error about a source is a *SourceError naming it. When a batch fails after data
+// files were written, nothing is committed and the error is an *UncommittedError listing them.
+func Ingest(ctx context.Context, store delta.Store, sources []string, opts Options) (Summary, error) {
+	start := time.Now()
+	sum := Summary{Version: -1, AppVersion: -1}
+	if err := opts.fill(); err != nil {
+		return sum, err
+	}
+	sum.AppID = opts.AppID
+	initGDAL(opts.CacheMaxBytes)
+	var uris []string
+	for _, u := range sources {
+		if !slices.Contains(uris, u) {
+			uris = append(uris, u)
+		}
+	}
+	if len(uris) == 0 {
+		return sum, errors.New("ingest: no sources")
+	}
+	in := &ingestion{store: store, opts: &opts, sum: &sum, now: opts.Now()}
+	defer in.stores.close()
+	err := in.run(ctx, uris)
+	sum.Duration = time.Since(start)
+	return sum, err
+}
+
+// ingestion is the state of one Ingest call.
+type ingestion struct {
+	store  delta.Store
+	opts   *Options
+	sum    *Summary
+	now    time.Time
+	stores stores
+	refs   []*sourceRef
+	layout layout
+	infos  map[string]*rasterInfo
+}
+
+// plan is what to do with each source given the table's current state.
+type plan struct {
+	exists   bool
+	txn      *delta.Txn
+	status   map[string]string // uri -> Status*
+	rewrite  []*delta.Add      // files holding replaced sources, by path
+	replaced map[string]bool
+}
+
+// key summarizes a plan for comparison after a conflict.
+func (p *plan) key() string {
+	var b strings.Builder
+	uris := make([]string, 0, len(p.status))
+	for u := range p.status {
+		uris = append(uris, u)
+	}
+	sort.Strings(uris)
+	for _, u := range uris {
+		fmt.Fprintf(&b, "%s=%s;", u, p.status[u])
+	}
+	for _, a := range p.rewrite {
+		b.WriteString(a.Path + ";")
+	}
+	return b.String()
+}
+
+func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
+	p := &plan{status: map[string]string{}, replaced: map[string]bool{}}
+	txn, err := delta.Begin(ctx, in.store, in.opts.Txn)
+	if errors.Is(err, delta.ErrNotATable) {
+		for _, r := range in.refs {
+			p.status[r.uri] = StatusAdded
+		}
+		return p, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+	}
+	p.exists, p.txn = true, txn
+	want := map[string]bool{}
+	for _, r := range in.refs {
+		want[r.uri] = true
+	}
+	found, err := findSources(ctx, txn.Snapshot(), want)
+	if err != nil {
+		return nil, fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+	}
+	files := map[string]*delta.Add{}
+	for _, r := range in.refs {
+		pr := found[r.uri]
+		switch {
+		case pr == nil:
+			p.status[r.uri] = StatusAdded
+		case len(pr.versions) == 1 && pr.versions[r.version]:
+			p.status[r.uri] = StatusUnchanged
+		default:
+			p.status[r.uri] = StatusReplaced
+			p.replaced[r.uri] = true
+			for _, a := range pr.files {
+				files[a.Path] = a
+			}
+		}
+	}
+	for _, a := range files {
+		if a.DeletionVector != nil {
+			return nil, fmt.Errorf("%w: data file %s has a deletion vector; it cannot be rewritten", ErrUnsupported, a.Path)
+		}
+		p.rewrite = append(p.rewrite, a)
+	}
+	sort.Slice(p.rewrite, func(i, j int) bool { return p.rewrite[i].Path < p.rewrite[j].Path })
+	return p, nil
+}
+
+func (in *ingestion) run(ctx context.Context, uris []string) error {
+	o := in.opts
+	for _, u := range uris {
+		r, err := in.stores.resolve(ctx, u)
+		if err != nil {
+			return &SourceError{Source: u, Err: fmt.Errorf("stat: %w", err)}
+		}
+		in.refs = append(in.refs, r)
+	}
+	p, err := in.makePlan(ctx)
+	if err != nil {
+		return err
+	}
+	if p.exists {
+		in.sum.Version = p.txn.ReadVersion()
+		if in.layout, err = layoutOf(p.txn.Snapshot().Metadata()); err != nil {
+			return fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+		}
+		if o.Bands != nil && !slices.Equal(o.Bands, in.layout.Bands) {
+			return fmt.Errorf("ingest into %s: %w: bands %s requested, the table has %s", in.store.URL(),
+				ErrBandLayout, strings.Join(o.Bands, ","), strings.Join(in.layout.Bands, ","))
+		}
+	}
+	// Open and check every source to ingest before anything is written.
+	in.infos = map[string]*rasterInfo{}
+	var todo []*sourceRef
+	for _, r := range in.refs {
+		if p.status[r.uri] == StatusUnchanged {
+			continue
+		}
+		info, err := in.check(ctx, r, !p.exists && len(todo) == 0)
+		if err != nil {
+			return &SourceError{Source: r.uri, Err: err}
+		}
+		in.infos[r.uri] = info
+		todo = append(todo, r)
+	}
+	for _, r := range in.refs {
+		res := SourceResult{URI: r.uri, SourceVersion: r.version, Status: p.status[r.uri]}
+		if info := in.infos[r.uri]; info != nil {
+			res.Levels = len(selectLevels(info, o.Levels))
+		}
+		in.sum.Sources = append(in.sum.Sources, res)
+	}
+	if len(todo) == 0 {
+		o.Logger.Info("ingest: every source is already in the table", "table", in.store.URL(), "sources", len(in.refs))
+		return nil
+	}
+	c, err := newCodec(in.layout)
+	if err != nil {
+		return err
+	}
+	w, err := newBatchWriter(in.store, c, o)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	w.onFile = func(f writtenFile) {
+		in.sum.Files = append(in.sum.Files, f.Path)
+		in.sum.Bytes += f.Size
+		if o.Progress != nil {
+			o.Progress(Progress{FilesWritten: len(in.sum.Files), BytesWritten: in.sum.Bytes})
+		}
+	}
+	if err := in.write(ctx, p, todo, c, w); err != nil {
+		return uncommitted(w, err)
+	}
+	if err := in.commit(ctx, p, w); err != nil {
+		if in.sum.Committed {
+			return err // the commit stands; only the post-commit hook failed
+		}
+		return uncommitted(w, err)
+	}
+	return nil
+}
+
+func uncommitted(w *batchWriter, err error) error {
+	if len(w.written) == 0 {
+		return err
+	}
+	return &UncommittedError{Files: w.paths(), Err: err}
+}
+
+// check opens a source and checks it can be tiled into the table; first (no table yet, first
+// source) sets the layout.
+func (in *ingestion) check(ctx context.Context, r *sourceRef, first bool) (*rasterInfo, error) {
+	eh := errorHandler(in.opts.Logger, r.uri)
+	ds, closeDS, err := openDataset(ctx, r, eh)
+	if err != nil {
+		return nil, err
+	}
+	defer closeDS()
+	info, err := inspect(ds, in.opts.MaxPixels, eh)
+	if err != nil {
+		return nil, err
+	}
+	if first {
+		if in.opts.Bands != nil && len(in.opts.Bands) != info.bands {
+			return nil, fmt.Errorf("%w: %d band names given for %d bands", ErrBandLayout, len(in.opts.Bands), info.bands)
+		}
+		in.layout = info.layout(in.opts.Bands)
+		return info, nil
+	}
+	if info.bands != len(in.layout.Bands) || info.dtype.String() != in.layout.DType {
+		return nil, fmt.Errorf("%w: the source has %d band(s) of %s, the table %s", ErrBandLayout,
+			info.bands, info.dtype, in.layout)
+	}
+	return info, nil
+}
+
+// selectLevels returns the levels of a source to ingest.
+func selectLevels(info *rasterInfo, want []int) []int {
+	var out []int
+	for l := range info.levels {
+		if want == nil || slices.Contains(want, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// write copies the kept rows of the files to rewrite, then tiles every source to ingest.
+func (in *ingestion) write(ctx context.Context, p *plan, todo []*sourceRef, c *codec, w *batchWriter) error {
+	for _, a := range p.rewrite {
+		n, err := copyRows(ctx, in.store, a, c, p.replaced, w)
+		if err != nil {
+			return fmt.Errorf("rewrite %s: %w", a.Path, err)
+		}
+		in.sum.KeptTiles += n
+	}
+	for _, r := range todo {
+		n, empty, err := in.tileSource(ctx, r, in.infos[r.uri], w)
+		if err != nil {
+			return &SourceError{Source: r.uri, Err: err}
+		}
+		in.sum.Tiles += n
+		in.sum.EmptyTiles += empty
+		for i := range in.sum.Sources {
+			if in.sum.Sources[i].URI == r.uri {
+				in.sum.Sources[i].Tiles = n
+			}
+		}
+	}
+	return w.flush(ctx)
+}
+
+// tileSource reads every tile of the selected levels of a source into the writer.
+func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterInfo, w *batchWriter) (tiles, empty int64, err error) {
+	o := in.opts
+	eh := errorHandler(o.Logger, r.uri)
+	ds, closeDS, err := openDataset(ctx, r, eh)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer closeDS()
+	fp, err := newFootprinter(ds.SpatialRef(), eh)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer fp.close()
+	levels := selectLevels(info, o.Levels)
+	var total, done int64
+	for _, l := range levels {
+		c, rr := tileCount(info.levels[l], o.TileSize)
+		total += int64(c * rr)
+	}
+	tl := &tiler{info: info, size: o.TileSize, eh: eh, fp: fp}
+	var t tile
+	for _, l := range levels {
+		tl.setLevel(ds, l)
+		cols, rows := tileCount(info.levels[l], o.TileSize)
+		for row := 0; row < rows; row++ {
+			for col := 0; col < cols; col++ {
+				valid, err := tl.read(ctx, col, row, &t)
+				if err != nil {
+					return tiles, empty, err
+				}
+				done++
+				if !valid && !o.KeepEmpty {
+					empty++
+				} else {
+					t.Source, t.SourceVersion, t.IngestedAt = r.uri, r.version, in.now.UnixMicro()
+					if err := w.add(ctx, &t); err != nil {
+						return tiles, empty, err
+					}
+					tiles++
+				}
+				if o.Progress != nil {
+					o.Progress(Progress{Source: r.uri, Level: l, TilesDone: done, TilesTotal: total,
+						FilesWritten: len(w.written), BytesWritten: in.sum.Bytes})
+				}
+			}
+		}
+	}
+	if err := in.stores.recheck(ctx, r); err != nil {
+		return tiles, empty, err
+	}
+	return tiles, empty, nil
+}
+
+// commit creates the table if needed and commits the written files, removing the rewritten
+// ones, with the app transaction. A conflicting concurrent commit makes it re-plan: when the
+// plan is unchanged (no concurrent writer touched these sources or the files read), the same
+// files are committed at the next version; otherwise the batch fails.
+func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error {
+	o := in.opts
+	want := p.key()
+	for attempt := 1; ; attempt++ {
+		if !p.exists {
+			// A new table is created by the commit that holds the first data: version 0.
+			done, err := in.commitCreate(ctx, w)
+			if done || !errors.Is(err, delta.ErrTableExists) {
+				return err
+			}
+			// Another writer created it first: append to it after re-planning.
+		}
+		if !p.exists || attempt > 1 {
+			np, err := in.makePlan(ctx)
+			if err != nil {
+				return err
+			}
+			if !np.exists {
+				return fmt.Errorf("ingest into %s: the table vanished", in.store.URL())
+			}
+			l, err := layoutOf(np.txn.Snapshot().Metadata())
+			if err != nil {
+				return fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+			}
+			if !l.equal(in.layout) {
+				return fmt.Errorf("ingest into %s: %w: the table was created concurrently with %s, these files have %s",
+					in.store.URL(), ErrBandLayout, l, in.layout)
+			}
+			if np.key() != want {
+				return fmt.Errorf("ingest into %s: a concurrent commit changed the sources of this batch or the files it rewrites: %w",
+					in.store.URL(), delta.ErrConflict)
+			}
+			p = np
+		}
+		in.sum.CommitAttempts = attempt
+		txn := p.txn
+		prev, err := txn.Snapshot().AppTransactionVersion(ctx, o.AppID)
+		if err != nil {
+			return err
+		}
+		now := o.Now()
+		for _, f := range w.written {
+			txn.Add(f.add(now))
+		}
+		removed := make([]string, 0, len(p.rewrite))
+		for _, a := range p.rewrite {
+			txn.MarkRead(a.Path, a.DeletionVector)
+			size := a.Size
+			ext := true
+			txn.Remove(&delta.Remove{Path: a.Path, DataChange: true, ExtendedFileMetadata: &ext,
+				PartitionValues: a.PartitionValues, Size: &size, Tags: a.Tags})
+			removed = append(removed, a.Path)
+		}
+		txn.SetAppTransaction(o.AppID, prev+1)
+		v, err := txn.Commit(ctx, "INGEST", in.params())
+		if v >= 0 {
+			in.sum.Version, in.sum.Committed, in.sum.AppVersion = v, true, prev+1
+			in.sum.RemovedFiles = removed
+			if err != nil {
+				return fmt.Errorf("ingest into %s committed version %d: %w", in.store.URL(), v, err)
+			}
+			return nil
+		}
+		if errors.Is(err, delta.ErrConflict) && attempt < maxPlanAttempts {
+			o.Logger.Info("ingest: commit conflicted, re-planning", "table", in.store.URL(), "attempt", attempt, "err", err)
+			p.exists = true
+			continue
+		}
+		return err
+	}
+}
+
+// commitCreate creates the table with the batch's files and app transaction in one commit
+// (version 0). done reports that the commit landed (err is then the post-commit hook's); an
+// error matching delta.ErrTableExists means another writer created the table first.
+func (in *ingestion) commitCreate(ctx context.Context, w *batchWriter) (done bool, err error) {
+	o := in.opts
+	txn, err := delta.BeginCreate(ctx, in.store, in.layout.tableSpec(), o.Txn)
+	if err != nil {
+		return false, err
+	}
+	now := o.Now()
+	for _, f := range w.written {
+		txn.Add(f.add(now))
+	}
+	txn.SetAppTransaction(o.AppID, 0)
+	in.sum.CommitAttempts++
+	v, err := txn.Commit(ctx, "INGEST", in.params())
+	if v < 0 {
+		return false, err
+	}
+	in.sum.Version, in.sum.Committed, in.sum.AppVersion, in.sum.TableCreated = v, true, 0, true
+	in.sum.RemovedFiles = []string{}
+	if err != nil {
+		return true, fmt.Errorf("ingest into %s committed version %d: %w", in.store.URL(), v, err)
+	}
+	return true, nil
+}
+
+// params are the commitInfo operationParameters of an ingest commit.
+func (in *ingestion) params() map[string]any {
+	type src struct {
+		URI           string `json:"uri"`
+		SourceVersion string `json:"source_version"`
+		Status        string `json:"status"`
+	}
+	var srcs []src
+	for _, s := range in.sum.Sources {
+		srcs = append(srcs, src{URI: s.URI, SourceVersion: s.SourceVersion, Status: s.Status})
+	}
+	return map[string]any{
+		"sources":  srcs,
+		"appId":    in.opts.AppID,
+		"tileSize": in.opts.TileSize,
+	}
+}

@@ -1,0 +1,137 @@
+package ingest
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+// Defaults of Options.
+const (
+	DefaultTileSize        = 256
+	MinTileSize            = 128
+	MaxTileSize            = 2048
+	DefaultCacheMaxBytes   = 64 << 20
+	DefaultTargetFileBytes = 128 << 20
+	DefaultRowGroupBytes   = 32 << 20
+	DefaultAppID           = "deltaraster-ingest"
+)
+
+// Options are the settings of one Ingest call; zero fields take the defaults.
+type Options struct {
+	// TileSize is the width and height of a tile in pixels (default 256, 128 to 2048).
+	TileSize int
+	// Levels lists the levels to ingest (0 = full resolution, k = the k-th overview). Nil
+	// means level 0 and every overview the source has; a level the source lacks is skipped.
+	Levels []int
+	// KeepEmpty keeps tiles whose pixels are all nodata (or NaN); they are skipped by default.
+	KeepEmpty bool
+	// CacheMaxBytes caps GDAL's process-wide block cache (default 64 MiB). It is set before
+	// any raster is opened; the last Ingest or Export to start sets it for the process.
+	CacheMaxBytes int64
+	// TargetFileBytes rolls data files when the tile bytes of a file reach it (default 128
+	// MiB). It is measured before compression, so files come out at most about this size.
+	TargetFileBytes int64
+	// RowGroupBytes cuts Parquet row groups when their buffered size reaches it (default 32
+	// MiB).
+	RowGroupBytes int64
+	// MaxPixels refuses sources with more pixels (width x height at full resolution) than
+	// this; 0 means no limit.
+	MaxPixels int64
+	// Bands names the band columns when the ingest creates the table; when the table exists
+	// they must equal its names. Nil names bands b1, b2, ... (or takes the table's names).
+	Bands []string
+	// AppID is the Delta app transaction id every commit carries (default
+	// "deltaraster-ingest"); its version is the previous one plus 1.
+	AppID string
+	// TempDir holds the spool of tiles waiting to be sorted into a data file (default
+	// os.TempDir()).
+	TempDir string
+	// Logger receives GDAL warnings and progress notes (default slog.Default()).
+	Logger *slog.Logger
+	// Progress, when set, is called after each tile and each finished data file.
+	Progress func(Progress)
+	// Txn are the options of the Delta transactions (retries, clock, post-commit hook).
+	Txn delta.TxnOptions
+	// Now is the clock for ingested_at and file times (default time.Now).
+	Now func() time.Time
+}
+
+// Progress reports how far an Ingest is.
+type Progress struct {
+	Source       string `json:"source"`
+	Level        int    `json:"level"`
+	TilesDone    int64  `json:"tilesDone"`    // tiles read from this source so far
+	TilesTotal   int64  `json:"tilesTotal"`   // tile slots of this source (all levels)
+	FilesWritten int    `json:"filesWritten"` // data files finished in this batch
+	BytesWritten int64  `json:"bytesWritten"` // their bytes
+}
+
+func (o *Options) fill() error {
+	if o.TileSize == 0 {
+		o.TileSize = DefaultTileSize
+	}
+	if o.TileSize < MinTileSize || o.TileSize > MaxTileSize {
+		return fmt.Errorf("ingest: tile size %d outside %d..%d", o.TileSize, MinTileSize, MaxTileSize)
+	}
+	for _, l := range o.Levels {
+		if l < 0 {
+			return fmt.Errorf("ingest: negative level %d", l)
+		}
+	}
+	if o.CacheMaxBytes <= 0 {
+		o.CacheMaxBytes = DefaultCacheMaxBytes
+	}
+	if o.TargetFileBytes <= 0 {
+		o.TargetFileBytes = DefaultTargetFileBytes
+	}
+	if o.RowGroupBytes <= 0 {
+		o.RowGroupBytes = DefaultRowGroupBytes
+	}
+	if o.MaxPixels < 0 {
+		return fmt.Errorf("ingest: negative MaxPixels %d", o.MaxPixels)
+	}
+	if o.Bands != nil {
+		if err := checkBandNames(o.Bands); err != nil {
+			return err
+		}
+	}
+	if o.AppID == "" {
+		o.AppID = DefaultAppID
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return nil
+}
+
+// ExportOptions select what Export writes.
+type ExportOptions struct {
+	// Source is the source URI exactly as it was ingested.
+	Source string
+	// Out is the local path of the file to write (a plain path or file://).
+	Out string
+	// Format is "GTiff" (default) or "COG". A COG is built as a GTiff first and translated
+	// with the COG driver.
+	Format string
+	// Level is the level to export (0 = full resolution).
+	Level int
+	// BBox, when set, limits the export to the tiles whose bbox (lon/lat: xmin, ymin, xmax,
+	// ymax) intersects it; the output covers those tiles' window of the grid.
+	BBox *[4]float64
+	// CacheMaxBytes caps GDAL's block cache (default 64 MiB).
+	CacheMaxBytes int64
+	// TempDir holds the scratch GTiff of a COG export (default: beside Out).
+	TempDir string
+	// Logger receives GDAL warnings (default slog.Default()).
+	Logger *slog.Logger
+}

@@ -1,0 +1,417 @@
+package ingest
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+// tagSources is the Add tag listing the (source, source_version) pairs a data file holds, as a
+// JSON array of {"uri", "version"} sorted by uri. It is how an ingest finds, from the log
+// alone, which files hold a source (see the package documentation).
+const tagSources = "deltaraster.sources"
+
+// sourceTag is one entry of tagSources.
+type sourceTag struct {
+	URI     string `json:"uri"`
+	Version string `json:"version"`
+}
+
+// writtenFile is a data file written and closed (visible in the store), not yet committed.
+type writtenFile struct {
+	Path    string
+	Size    int64
+	Rows    int64
+	Stats   string
+	Sources map[string]string // uri -> version
+}
+
+func (f writtenFile) add(now time.Time) *delta.Add {
+	tags := make([]sourceTag, 0, len(f.Sources))
+	for u, v := range f.Sources {
+		tags = append(tags, sourceTag{URI: u, Version: v})
+	}
+	sort.Slice(tags, func(i, j int) bool { return tags[i].URI < tags[j].URI })
+	raw, _ := json.Marshal(tags)
+	return &delta.Add{
+		Path: f.Path, PartitionValues: delta.PartitionValues{}, Size: f.Size,
+		ModificationTime: now.UnixMilli(), DataChange: true, Stats: f.Stats,
+		Tags: map[string]string{tagSources: string(raw)},
+	}
+}
+
+// spooled is a tile waiting in the spool: its fixed fields in memory, its blobs (bands, then
+// the footprint) in the spool file at off.
+type spooled struct {
+	t    tile
+	off  int64
+	lens []int32
+}
+
+// batchWriter turns tiles into data files. Tiles are appended to a local spool file until
+// their bytes reach the target file size; then they are sorted by (level, quadbin) and written
+// as one Parquet file (ZSTD pages, row groups cut by bytes, GeoParquet metadata) with
+// Store.Create. Memory holds one row group and the small fields of the spooled tiles.
+type batchWriter struct {
+	store   delta.Store
+	codec   *codec
+	opts    *Options
+	spool   *os.File
+	sw      *bufio.Writer
+	size    int64 // spool bytes
+	pending []spooled
+	written []writtenFile
+	row     parquet.Row
+	bufs    [][]byte
+	onFile  func(writtenFile)
+}
+
+func newBatchWriter(s delta.Store, c *codec, o *Options) (*batchWriter, error) {
+	f, err := os.CreateTemp(o.TempDir, "deltaraster-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("create tile spool: %w", err)
+	}
+	return &batchWriter{store: s, codec: c, opts: o, spool: f, sw: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// close removes the spool.
+func (w *batchWriter) close() {
+	w.spool.Close()
+	os.Remove(w.spool.Name())
+}
+
+func (w *batchWriter) paths() []string {
+	out := make([]string, len(w.written))
+	for i, f := range w.written {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// add spools a tile (its slices may be reused by the caller afterwards) and writes a data file
+// when the spool reaches the target size.
+func (w *batchWriter) add(ctx context.Context, t *tile) error {
+	sp := spooled{t: *t, off: w.size, lens: make([]int32, 0, len(t.Bands)+1)}
+	sp.t.Bands, sp.t.Footprint = nil, nil
+	sp.t.Stats = slices.Clone(t.Stats)
+	for _, b := range append(t.Bands, t.Footprint) {
+		if _, err := w.sw.Write(b); err != nil {
+			return fmt.Errorf("write tile spool: %w", err)
+		}
+		sp.lens = append(sp.lens, int32(len(b)))
+		w.size += int64(len(b))
+	}
+	w.pending = append(w.pending, sp)
+	if w.size >= w.opts.TargetFileBytes {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the spooled tiles as one data file.
+func (w *batchWriter) flush(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	if err := w.sw.Flush(); err != nil {
+		return fmt.Errorf("write tile spool: %w", err)
+	}
+	slices.SortFunc(w.pending, func(a, b spooled) int {
+		return cmp.Or(cmp.Compare(a.t.Level, b.t.Level), cmp.Compare(a.t.Quadbin, b.t.Quadbin),
+			cmp.Compare(a.t.Source, b.t.Source), cmp.Compare(a.t.Row, b.t.Row), cmp.Compare(a.t.Col, b.t.Col))
+	})
+	f, err := w.writeFile(ctx)
+	if err != nil {
+		return err
+	}
+	w.written = append(w.written, f)
+	if w.onFile != nil {
+		w.onFile(f)
+	}
+	w.pending = w.pending[:0]
+	w.size = 0
+	if err := w.spool.Truncate(0); err != nil {
+		return fmt.Errorf("reset tile spool: %w", err)
+	}
+	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reset tile spool: %w", err)
+	}
+	w.sw.Reset(w.spool)
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (w *batchWriter) writeFile(ctx context.Context) (writtenFile, error) {
+	path := "part-" + uuid.NewString() + ".zstd.parquet"
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out, err := w.store.Create(fctx, path)
+	if err != nil {
+		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	}
+	abort := func(err error) (writtenFile, error) {
+		cancel() // the object never becomes visible
+		out.Close()
+		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	}
+	cw := &countingWriter{w: out}
+	blobs := w.codec.blobColumns()
+	opts := []parquet.WriterOption{
+		w.codec.schema,
+		parquet.Compression(&parquet.Zstd),
+		parquet.DataPageVersion(1),
+		parquet.CreatedBy("deltaraster", delta.EngineInfo, ""),
+	}
+	for _, b := range blobs {
+		opts = append(opts, parquet.SkipPageBounds(b), parquet.SkipPageStatistics(b))
+	}
+	pw := parquet.NewWriter(cw, opts...)
+	st := newFileStats(w.codec.layout)
+	sources := map[string]string{}
+	rgBase := int64(0)
+	rows := make([]parquet.Row, 1)
+	var t tile
+	for i := range w.pending {
+		if i%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return abort(err)
+			}
+		}
+		sp := &w.pending[i]
+		t = sp.t
+		if err := w.loadBlobs(sp, &t); err != nil {
+			return abort(err)
+		}
+		w.row = w.codec.encode(w.row, &t)
+		rows[0] = w.row
+		if _, err := pw.WriteRows(rows); err != nil {
+			return abort(err)
+		}
+		st.add(&t)
+		sources[t.Source] = t.SourceVersion
+		if pw.Size()-rgBase >= w.opts.RowGroupBytes {
+			if err := pw.Flush(); err != nil {
+				return abort(err)
+			}
+			rgBase = pw.Size()
+		}
+	}
+	pw.SetKeyValueMetadata("geo", geoMetadata(st.bbox()))
+	if err := pw.Close(); err != nil {
+		return abort(err)
+	}
+	if err := out.Close(); err != nil {
+		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	}
+	return writtenFile{Path: path, Size: cw.n, Rows: int64(len(w.pending)), Stats: st.json(), Sources: sources}, nil
+}
+
+// loadBlobs reads a spooled tile's bands and footprint back into t.
+func (w *batchWriter) loadBlobs(sp *spooled, t *tile) error {
+	n := len(sp.lens)
+	for len(w.bufs) < n {
+		w.bufs = append(w.bufs, nil)
+	}
+	off := sp.off
+	for i, l := range sp.lens {
+		if cap(w.bufs[i]) < int(l) {
+			w.bufs[i] = make([]byte, l)
+		}
+		b := w.bufs[i][:l]
+		if _, err := w.spool.ReadAt(b, off); err != nil {
+			return fmt.Errorf("read tile spool: %w", err)
+		}
+		off += int64(l)
+		w.bufs[i] = b
+	}
+	t.Bands = w.bufs[:n-1]
+	t.Footprint = w.bufs[n-1]
+	return nil
+}
+
+// fileStats gathers a data file's Delta statistics: numRecords and min, max and null count of
+// every non-binary column (bbox nested; crs values longer than maxStatString and non-finite
+// doubles leave their column's min and max out, which readers take as unknown).
+type fileStats struct {
+	n      int64
+	ints   map[string]*[2]int64
+	strs   map[string]*[2]string
+	dbls   map[string]*dblStat
+	nulls  map[string]int64
+	bbox4  [4]*dblStat
+	ts     [2]int64
+	noStrs map[string]bool
+	bands  []string
+}
+
+type dblStat struct {
+	min, max float64
+	seen     bool
+	bad      bool
+}
+
+func (d *dblStat) add(v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		d.bad = true
+		return
+	}
+	if !d.seen {
+		d.min, d.max, d.seen = v, v, true
+		return
+	}
+	d.min, d.max = min(d.min, v), max(d.max, v)
+}
+
+const maxStatString = 256
+
+func newFileStats(l layout) *fileStats {
+	s := &fileStats{ints: map[string]*[2]int64{}, strs: map[string]*[2]string{}, dbls: map[string]*dblStat{},
+		nulls: map[string]int64{}, noStrs: map[string]bool{}, bands: l.Bands}
+	for i := range s.bbox4 {
+		s.bbox4[i] = &dblStat{}
+	}
+	return s
+}
+
+func (s *fileStats) int(name string, v int64) {
+	r, ok := s.ints[name]
+	if !ok {
+		s.ints[name] = &[2]int64{v, v}
+		return
+	}
+	r[0], r[1] = min(r[0], v), max(r[1], v)
+}
+
+func (s *fileStats) str(name, v string) {
+	if len(v) > maxStatString {
+		s.noStrs[name] = true
+	}
+	r, ok := s.strs[name]
+	if !ok {
+		s.strs[name] = &[2]string{v, v}
+		return
+	}
+	r[0], r[1] = min(r[0], v), max(r[1], v)
+}
+
+func (s *fileStats) dbl(name string, v float64, null bool) {
+	d, ok := s.dbls[name]
+	if !ok {
+		d = &dblStat{}
+		s.dbls[name] = d
+	}
+	if _, ok := s.nulls[name]; !ok {
+		s.nulls[name] = 0
+	}
+	if null {
+		s.nulls[name]++
+		return
+	}
+	d.add(v)
+}
+
+func (s *fileStats) add(t *tile) {
+	if s.n == 0 {
+		s.ts = [2]int64{t.IngestedAt, t.IngestedAt}
+	}
+	s.n++
+	s.str(colSource, t.Source)
+	s.str(colSourceVersion, t.SourceVersion)
+	s.str(colCRS, t.CRS)
+	s.str(colDType, t.DType)
+	s.int(colLevel, int64(t.Level))
+	s.int(colTileCol, int64(t.Col))
+	s.int(colTileRow, int64(t.Row))
+	s.int(colRasterWidth, int64(t.RasterWidth))
+	s.int(colRasterHeight, int64(t.RasterHeight))
+	s.int(colQuadbin, t.Quadbin)
+	s.int(colWidth, int64(t.Width))
+	s.int(colHeight, int64(t.Height))
+	s.dbl(colNoData, t.NoData, !t.HasNoData)
+	for i, b := range t.Stats {
+		name := s.bands[i]
+		null := b.Valid == 0
+		s.dbl(name+"_min", b.Min, null)
+		s.dbl(name+"_max", b.Max, null)
+		s.dbl(name+"_mean", b.Mean, null)
+		s.int(name+"_valid", b.Valid)
+	}
+	for i, v := range t.BBox {
+		s.bbox4[i].add(v)
+	}
+	s.ts[0], s.ts[1] = min(s.ts[0], t.IngestedAt), max(s.ts[1], t.IngestedAt)
+}
+
+// bbox is the union of the tiles' bboxes (infinite when empty).
+func (s *fileStats) bbox() [4]float64 {
+	b := [4]float64{math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)}
+	if s.bbox4[0].seen && !s.bbox4[0].bad && !s.bbox4[1].bad && !s.bbox4[2].bad && !s.bbox4[3].bad {
+		b = [4]float64{s.bbox4[0].min, s.bbox4[1].min, s.bbox4[2].max, s.bbox4[3].max}
+	}
+	return b
+}
+
+// json renders the Delta stats. Timestamps are written in milliseconds, the minimum rounded
+// down and the maximum up, so they bound the microsecond values.
+func (s *fileStats) json() string {
+	minV, maxV, nulls := map[string]any{}, map[string]any{}, map[string]any{}
+	for k, r := range s.ints {
+		minV[k], maxV[k], nulls[k] = r[0], r[1], 0
+	}
+	for k, r := range s.strs {
+		nulls[k] = 0
+		if !s.noStrs[k] {
+			minV[k], maxV[k] = r[0], r[1]
+		}
+	}
+	for k, d := range s.dbls {
+		nulls[k] = s.nulls[k]
+		if d.seen && !d.bad {
+			minV[k], maxV[k] = d.min, d.max
+		}
+	}
+	bmin, bmax, bnull := map[string]any{}, map[string]any{}, map[string]any{}
+	for i, k := range []string{"xmin", "ymin", "xmax", "ymax"} {
+		d := s.bbox4[i]
+		bnull[k] = 0
+		if d.seen && !d.bad {
+			bmin[k], bmax[k] = d.min, d.max
+		}
+	}
+	minV[colBBox], maxV[colBBox], nulls[colBBox] = bmin, bmax, bnull
+	if s.n > 0 {
+		const layout = "2006-01-02T15:04:05.000Z07:00"
+		lo := time.UnixMicro(s.ts[0]).UTC().Truncate(time.Millisecond)
+		hi := time.UnixMicro(s.ts[1]).UTC()
+		if t := hi.Truncate(time.Millisecond); !t.Equal(hi) {
+			hi = t.Add(time.Millisecond)
+		}
+		minV[colIngestedAt], maxV[colIngestedAt] = lo.Format(layout), hi.Format(layout)
+	}
+	nulls[colIngestedAt] = 0
+	raw, _ := json.Marshal(map[string]any{"numRecords": s.n, "minValues": minV, "maxValues": maxV, "nullCount": nulls})
+	return string(raw)
+}
