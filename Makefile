@@ -3,6 +3,8 @@
 
 GO        ?= go
 DEMO_DIR  ?= $(CURDIR)/demo-table
+DEMO_SRC  := $(DEMO_DIR)-src
+DEMO_OUT  := $(DEMO_DIR)-out.tif
 APT_PKGS  := libgdal-dev gdal-bin
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := /usr/local/go/bin:$(PATH)
@@ -31,17 +33,30 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
 
-## demo: build, then create a local table, commit a few versions and show it.
+## demo: build, make a few rasters with GDAL's tools, ingest them into a local table, ingest
+## again after one changed, show the table, export one back as a COG and gdalinfo it.
 demo: build
-	rm -rf $(DEMO_DIR)
-	$(GO) run ./internal/tools/demowrite $(DEMO_DIR)
+	rm -rf $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT)
+	sh testdata/make.sh $(DEMO_SRC)
+	@# Two more scenes of rgb.tif's band layout: its eastern neighbour, and a COG with 2 overviews
+	@# to its south.
+	gdal_translate -q -a_ullr 503000 4650000 506000 4648000 $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif
+	gdal_translate -q -a_ullr 500000 4648000 503000 4646000 -of COG -co BLOCKSIZE=128 \
+	  -co OVERVIEWS=AUTO -co OVERVIEW_COUNT=2 -co RESAMPLING=NEAREST \
+	  $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-south-cog.tif
+	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif $(DEMO_SRC)/rgb-south-cog.tif
+	@# Again, after rgb-east.tif changed: rgb.tif is unchanged and adds nothing, rgb-east.tif's
+	@# tiles are replaced.
+	touch $(DEMO_SRC)/rgb-east.tif
+	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif
 	./bin/deltactl info $(DEMO_DIR)
 	./bin/deltactl history $(DEMO_DIR)
-	./bin/deltactl files $(DEMO_DIR) --version 2
+	./bin/deltactl export $(DEMO_DIR) --source $(DEMO_SRC)/rgb-south-cog.tif --out $(DEMO_OUT) --format COG
+	gdalinfo $(DEMO_OUT)
 
 ## bench: the benchmarks whose figures are in bench/RESULTS.md.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 5 ./bench/
 
 clean:
-	rm -rf bin $(DEMO_DIR)
+	rm -rf bin $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT)

@@ -71,6 +71,17 @@ func TestCheckpointConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := stateOf(t, ctx, before)
+			// A classic checkpoint already at the latest version is kept by the writer (readers
+			// may be reading it): move it aside so this test checks a checkpoint of ours, unless
+			// the log cannot be read without it (older commits cleaned up).
+			cpPath := filepath.Join(dir, filepath.FromSlash(delta.CheckpointKey(before.Version())))
+			if err := os.Rename(cpPath, cpPath+".orig"); err == nil {
+				if _, err := delta.Open(ctx, st); err != nil {
+					if err := os.Rename(cpPath+".orig", cpPath); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			// An old clock: no tombstone or txn expires, so the states must match whole.
 			res, err := checkpoint.Write(ctx, st, -1, checkpoint.Options{Now: func() time.Time { return time.UnixMilli(0) }, BatchRows: 7})
 			if err != nil {
@@ -85,6 +96,9 @@ func TestCheckpointConformance(t *testing.T) {
 			}
 			if d := diffState(want, stateOf(t, ctx, after)); d != "" {
 				t.Fatalf("snapshot through the %s checkpoint differs from replay: %s", res.Format, d)
+			}
+			if res.Existing {
+				return // the table's own checkpoint, read back equal above
 			}
 			if int64(len(want.Files)) != res.NumAddFiles || int64(len(want.Tombstones)) != res.NumTombstones {
 				t.Errorf("result counts %d adds %d tombstones, want %d and %d", res.NumAddFiles, res.NumTombstones, len(want.Files), len(want.Tombstones))

@@ -3,17 +3,20 @@ package checkpoint
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/deltaraster/deltaraster/delta"
 )
 
 // writeLastCheckpoint points _last_checkpoint at res, unless it already names a newer
-// checkpoint (a slower checkpointer never moves the hint back). The hint is written last, after
-// every checkpoint file is published: a crash before it leaves an older hint, which readers
-// treat as stale and list past.
+// checkpoint. The hint is written last, after every checkpoint file is published: a crash
+// before it leaves an older hint, which readers treat as stale and list past. Stores have no
+// conditional overwrite, so two checkpointers finishing at once can still leave the hint on
+// the older of their checkpoints: that costs readers a longer listing, never a wrong answer.
 func writeLastCheckpoint(ctx context.Context, s delta.Store, res Result, schema json.RawMessage) error {
 	if b, err := delta.ReadAll(ctx, s, delta.LastCheckpointKey); err == nil {
 		if cur, err := delta.ParseLastCheckpoint(b); err == nil && cur.Version > res.Version {
@@ -22,8 +25,10 @@ func writeLastCheckpoint(ctx context.Context, s delta.Store, res Result, schema 
 	}
 	size, adds := res.Actions, res.NumAddFiles
 	bytes := res.SizeInBytes
-	lc := delta.LastCheckpoint{Version: res.Version, Size: size, SizeInBytes: &bytes, NumOfAddFiles: &adds,
-		CheckpointSchema: schema}
+	lc := delta.LastCheckpoint{Version: res.Version, Size: size, SizeInBytes: &bytes, CheckpointSchema: schema}
+	if adds >= 0 {
+		lc.NumOfAddFiles = &adds
+	}
 	if res.Format == "v2" {
 		top := res.Keys[len(res.Keys)-1]
 		v2, err := json.Marshal(map[string]any{"path": top[len(delta.LogDir):]})
@@ -112,4 +117,26 @@ func lastCheckpointChecksum(lc delta.LastCheckpoint) (string, error) {
 		return "", fmt.Errorf("encode _last_checkpoint: %w", err)
 	}
 	return delta.LastCheckpointChecksum(b)
+}
+
+// existingClassic describes the classic checkpoint of version v when it already exists: it is
+// never rewritten, because a reader that listed it may be reading it. Its row count and size
+// come from the Parquet footer.
+func existingClassic(ctx context.Context, s delta.Store, v int64, key string) (Result, bool, error) {
+	info, err := s.Stat(ctx, key)
+	if errors.Is(err, delta.ErrNotFound) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, err
+	}
+	pf, err := file.NewParquetReader(delta.NewReaderAt(ctx, s, key, info.Size))
+	if err != nil {
+		// Not a readable checkpoint: write a fresh one over it.
+		return Result{}, false, nil
+	}
+	rows := pf.NumRows()
+	pf.Close()
+	return Result{Version: v, Format: "classic", Keys: []string{key}, Actions: rows, SizeInBytes: info.Size,
+		NumAddFiles: -1, NumTombstones: -1, TableSizeBytes: -1, Existing: true}, true, nil
 }

@@ -57,6 +57,9 @@ func newPQFile(ctx context.Context, s delta.Store, key string, schema *arrow.Sch
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(false),
 		parquet.WithMaxRowGroupLength(1<<40),
+		// Bytes count toward a row group once a page is finished: pages small enough that
+		// RowGroupBytes is honoured even when it is small.
+		parquet.WithDataPageSize(min(1<<20, max(o.RowGroupBytes/16, 256))),
 		parquet.WithCreatedBy(delta.EngineInfo),
 	)
 	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties())

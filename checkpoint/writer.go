@@ -61,17 +61,21 @@ func (o *Options) fill() {
 
 // Result describes a written checkpoint.
 type Result struct {
-	Version        int64         `json:"version"`
-	Format         string        `json:"format"` // "classic" or "v2"
-	Keys           []string      `json:"files"`  // every object written, top-level file last
-	Actions        int64         `json:"actions"`
-	NumAddFiles    int64         `json:"numAddFiles"`
-	NumTombstones  int64         `json:"numTombstones"`
-	TableSizeBytes int64         `json:"tableSizeBytes"`
-	SizeInBytes    int64         `json:"sizeInBytes"` // bytes of checkpoint files
-	DroppedRemoves int64         `json:"droppedTombstones"`
-	DroppedTxns    int64         `json:"droppedTxns"`
-	Duration       time.Duration `json:"-"`
+	Version        int64    `json:"version"`
+	Format         string   `json:"format"` // "classic" or "v2"
+	Keys           []string `json:"files"`  // every object written, top-level file last
+	Actions        int64    `json:"actions"`
+	NumAddFiles    int64    `json:"numAddFiles"`
+	NumTombstones  int64    `json:"numTombstones"`
+	TableSizeBytes int64    `json:"tableSizeBytes"`
+	SizeInBytes    int64    `json:"sizeInBytes"` // bytes of checkpoint files
+	DroppedRemoves int64    `json:"droppedTombstones"`
+	DroppedTxns    int64    `json:"droppedTxns"`
+	// Existing is set when a classic checkpoint of the version was already there: it is left
+	// as it is (a reader may be reading it) and only the hint is brought up to date; the
+	// counts above are then unknown (-1), except Actions and SizeInBytes.
+	Existing bool          `json:"existing,omitempty"`
+	Duration time.Duration `json:"-"`
 }
 
 // Write writes a checkpoint of the table at version (the latest when version < 0), then
@@ -109,6 +113,9 @@ func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result
 	res.Duration = time.Since(start)
 	if err := writeLastCheckpoint(ctx, s, res, f.schemaJSON); err != nil {
 		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
+	}
+	if res.Existing {
+		return res, nil
 	}
 	if err := writeCRCFromFold(ctx, s, snap, f, res); err != nil {
 		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
@@ -235,6 +242,9 @@ func (f *fold) keep(a delta.Action, c *counts) bool {
 
 func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, o Options) (Result, error) {
 	key := delta.CheckpointKey(snap.Version())
+	if res, ok, err := existingClassic(ctx, s, snap.Version(), key); err != nil || ok {
+		return res, err
+	}
 	schema := schemaFor(classicFile, f.addStruct())
 	pf, err := newPQFile(ctx, s, key, schema, f.stats, o)
 	if err != nil {

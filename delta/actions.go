@@ -237,7 +237,7 @@ func ParseAction(line []byte) (Action, error) {
 	if !utf8.Valid(line) {
 		return Action{}, fmt.Errorf("decode action: not valid UTF-8")
 	}
-	if !json.Valid(line) {
+	if !validJSON(line) {
 		var v json.RawMessage
 		return Action{}, fmt.Errorf("decode action: %w", json.Unmarshal(line, &v))
 	}

@@ -18,6 +18,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testutil.Cleanup()
+	removeTestRasters()
 	os.Exit(code)
 }
 

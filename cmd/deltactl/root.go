@@ -88,7 +88,8 @@ func newRootCmd() *cobra.Command {
 		Use:   "deltactl",
 		Short: "Inspect and manage Delta Lake tables",
 		Long: `deltactl inspects and manages Delta Lake tables kept by deltaraster, or written by any
-other Delta engine (Spark, delta-rs, DuckDB, Trino).
+other Delta engine (Spark, delta-rs, DuckDB, Trino). ingest cuts rasters into the tiles of a
+raster table, and export writes them back out as a GeoTIFF or COG.
 
 A table is a URL: a plain local path, or a file://, s3://, gs://, azblob:// or mem:// URL.
 Cloud credentials come from the usual environment of each provider (AWS_*, GOOGLE_*,
@@ -106,11 +107,12 @@ stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage 
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("missing command (one of create, info, files, history, checkpoint, cleanup-metadata)")
+			return usageErrorf("missing command (one of create, info, files, history, checkpoint, cleanup-metadata, ingest, export)")
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd(), newCheckpointCmd(), newCleanupCmd())
+	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd(), newCheckpointCmd(), newCleanupCmd(),
+		newIngestCmd(), newExportCmd())
 	return root
 }
 

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deltaraster/deltaraster/ingest"
+)
+
+func newExportCmd() *cobra.Command {
+	var (
+		source   string
+		out      string
+		format   string
+		level    int
+		bbox     string
+		cacheMax = byteSize(ingest.DefaultCacheMaxBytes)
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "export URL --source SOURCE --out FILE",
+		Short: "Write the tiles of one source back to a GeoTIFF or COG",
+		Long: `Export reads the tiles of one source from the raster table at URL and writes them back
+to a raster file: the source's grid at --level (0 = full resolution, k = its k-th overview),
+with its geotransform, CRS, data type, nodata and bands, pixel for pixel as ingested. Tiles
+that were skipped as all nodata come back as nodata.
+
+--source is the source exactly as it was given to ingest (see deltactl ingest --help): a
+local path or a file://, s3://, gs://, azblob:// or mem:// URL. Only the table is read, not
+the source. --out is a local path or file:// URL; an existing file is replaced.
+
+--format GTiff (the default) writes a tiled GeoTIFF. --format COG writes a Cloud Optimized
+GeoTIFF: a scratch GeoTIFF is built beside the output first, then translated with GDAL's COG
+driver (which writes overviews), and removed.
+
+--bbox xmin,ymin,xmax,ymax (longitude and latitude, degrees) exports only the tiles whose
+bounding box intersects it: the output covers the window of the grid those tiles make.
+
+With --json, one object: source, out, format, level, bbox (null without --bbox), bytes (the
+size of the output), seconds and url.`,
+		Example: `  # A COG of one source of a local table
+  deltactl export ./tiles --source /data/scenes/a.tif --out a.tif --format COG
+
+  # The first overview of a source given as a file:// URL, as a GeoTIFF
+  deltactl export file:///data/tiles --source file:///data/scenes/rgb.tif --out rgb-1.tif --level 1
+
+  # The part of an S3 scene around Paris, from an S3 table, with a JSON summary
+  deltactl export s3://bucket/tables/tiles --source s3://bucket/scenes/2024-05-01.tif \
+      --out paris.tif --bbox 2.2,48.8,2.5,48.95 --json`,
+		Args: tableArg,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if source == "" {
+				return usageErrorf("--source is empty: give the source as it was ingested")
+			}
+			if out == "" {
+				return usageErrorf("--out is empty: give the path of the file to write")
+			}
+			var f string
+			switch strings.ToLower(format) {
+			case "gtiff":
+				f = "GTiff"
+			case "cog":
+				f = "COG"
+			default:
+				return usageErrorf("invalid argument %q for --format: want GTiff or COG", format)
+			}
+			if level < 0 {
+				return usageErrorf("invalid argument %d for --level: levels start at 0 (full resolution)", level)
+			}
+			if cacheMax <= 0 {
+				return usageErrorf("--cache-max must be more than 0 bytes")
+			}
+			var box *[4]float64
+			if cmd.Flags().Changed("bbox") {
+				b, err := parseBBox(bbox)
+				if err != nil {
+					return usageErrorf("invalid argument %q for --bbox: %v", bbox, err)
+				}
+				box = &b
+			}
+			opts := ingest.ExportOptions{
+				Source:        source,
+				Out:           out,
+				Format:        f,
+				Level:         level,
+				BBox:          box,
+				CacheMaxBytes: int64(cacheMax),
+				Logger:        warnLogger(cmd.ErrOrStderr()),
+			}
+			return runExport(cmd, args[0], opts, asJSON)
+		}),
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&source, "source", "", "the source to export, exactly as it was ingested (required)")
+	fl.StringVar(&out, "out", "", "the file to write: a local path or file:// URL (required)")
+	fl.StringVar(&format, "format", "GTiff", "GTiff or COG")
+	fl.IntVar(&level, "level", 0, "level to export: 0 is full resolution, k the k-th overview")
+	fl.StringVar(&bbox, "bbox", "", "only the tiles intersecting xmin,ymin,xmax,ymax (longitude, latitude)")
+	fl.Var(&cacheMax, "cache-max", "cap of GDAL's block cache (bytes, or with a suffix: 64MiB)")
+	fl.BoolVar(&asJSON, "json", false, "print a JSON summary")
+	_ = cmd.MarkFlagRequired("source")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJSON bool) error {
+	ctx := cmd.Context()
+	st, err := openStore(ctx, table)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bar := newProgress(cmd.ErrOrStderr())
+	defer bar.done()
+	bar.update("export %s level %d to %s (%s)...", opts.Source, opts.Level, opts.Out, opts.Format)
+	start := time.Now()
+	err = ingest.Export(ctx, st, opts)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	var size int64 = -1
+	if fi, err := os.Stat(localPath(opts.Out)); err == nil {
+		size = fi.Size()
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		var box []float64
+		if opts.BBox != nil {
+			box = opts.BBox[:]
+		}
+		return writeJSON(w, struct {
+			Source  string    `json:"source"`
+			Out     string    `json:"out"`
+			Format  string    `json:"format"`
+			Level   int       `json:"level"`
+			BBox    []float64 `json:"bbox"`
+			Bytes   int64     `json:"bytes"`
+			Seconds float64   `json:"seconds"`
+			URL     string    `json:"url"`
+		}{opts.Source, opts.Out, opts.Format, opts.Level, box, size, elapsed.Seconds(), table})
+	}
+	fmt.Fprintf(w, "exported %s level %d from %s to %s (%s, %d bytes, %s)\n",
+		opts.Source, opts.Level, table, opts.Out, opts.Format, size, elapsed.Round(time.Millisecond))
+	return nil
+}
+
+// localPath is the path of a local path or file:// URL (as ingest.Export reads --out).
+func localPath(p string) string {
+	if strings.HasPrefix(p, "file://") {
+		if u, err := url.Parse(p); err == nil {
+			return u.Path
+		}
+	}
+	return p
+}
+
+// parseBBox parses xmin,ymin,xmax,ymax in longitude and latitude degrees.
+func parseBBox(s string) ([4]float64, error) {
+	var b [4]float64
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return b, fmt.Errorf("want 4 comma-separated numbers xmin,ymin,xmax,ymax, got %d values", len(parts))
+	}
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return b, fmt.Errorf("%q is not a number", strings.TrimSpace(p))
+		}
+		b[i] = v
+	}
+	switch {
+	case b[0] >= b[2]:
+		return b, fmt.Errorf("xmin %g is not less than xmax %g", b[0], b[2])
+	case b[1] >= b[3]:
+		return b, fmt.Errorf("ymin %g is not less than ymax %g", b[1], b[3])
+	case b[0] < -180 || b[2] > 180 || b[1] < -90 || b[3] > 90:
+		return b, fmt.Errorf("longitudes must be within -180..180 and latitudes within -90..90 (the bbox is in degrees, not in the source's CRS)")
+	}
+	return b, nil
+}

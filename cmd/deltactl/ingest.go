@@ -1,0 +1,311 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deltaraster/deltaraster/ingest"
+)
+
+func newIngestCmd() *cobra.Command {
+	var (
+		tileSize   int
+		levels     []int
+		keepEmpty  bool
+		cacheMax   = byteSize(ingest.DefaultCacheMaxBytes)
+		targetFile = byteSize(ingest.DefaultTargetFileBytes)
+		maxPixels  int64
+		bands      []string
+		appID      string
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ingest URL SOURCE...",
+		Short: "Cut rasters into tiles and commit them to a raster table",
+		Long: `Ingest reads each SOURCE raster (GeoTIFF, COG, anything GDAL reads), cuts it into square
+tiles of --tile-size pixels at full resolution and at each of its overviews, writes the tiles
+as Parquet data files of the raster table at URL, and commits them all in one commit. A table
+that does not exist yet is created by that commit.
+
+A source is a local path or a file://, s3://, gs://, azblob:// or mem:// URL of one object
+(credentials as for tables). It is recorded in the table exactly as given, and that spelling
+is its identity: give the same string to export it and to ingest it again. Prefer absolute
+paths or URLs, so that the same file always has the same name.
+
+Exactly once: re-ingesting a source that has not changed (same ETag or generation, or for
+local files the same size and modification time) adds nothing, and nothing is committed if
+no source changed. A source that has changed is replaced: its old tiles are removed in the
+same commit that adds the new ones. Every commit carries an app transaction (--app-id).
+
+Band layout: one table holds one band layout, fixed by the first ingest: the number of
+bands, their data type (all bands of a source share one, and one nodata value) and their
+names, b1, b2, ... unless --bands names them. A source that does not fit, has no CRS or
+more than --max-pixels pixels is refused with an error naming it, before anything is
+written. Tiles whose pixels are all nodata are skipped unless --keep-empty.
+
+Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB powers of
+1000; a plain number is bytes.
+
+Without --json: one line per source (added, replaced or unchanged, and its tiles), then a
+total line with the table version. With --json, one object: version, committed,
+tableCreated, sources [{uri, sourceVersion, status, tiles, levels}], tiles, emptyTiles,
+keptTiles, files, bytes, removedFiles, appId, appVersion, commitAttempts, durationNs, seconds
+and url. On a terminal, a progress line is drawn on stderr while tiles are written.`,
+		Example: `  # Ingest two local scenes into a local table (created by this commit)
+  deltactl ingest ./tiles /data/scenes/a.tif /data/scenes/b.tif
+
+  # Name the bands, 512-pixel tiles, full resolution and the first overview only
+  deltactl ingest file:///data/tiles file:///data/scenes/rgb.tif --bands red,green,blue \
+      --tile-size 512 --levels 0,1
+
+  # Scenes in S3 into an S3 table, with a JSON summary
+  deltactl ingest s3://bucket/tables/tiles s3://bucket/scenes/2024-05-01.tif --json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return fmt.Errorf("ingest takes a table URL and at least one source, got %d arguments", len(args))
+			}
+			for i, a := range args {
+				if a == "" {
+					if i == 0 {
+						return errors.New("ingest: empty table URL")
+					}
+					return fmt.Errorf("ingest: empty source (argument %d)", i+1)
+				}
+			}
+			return nil
+		},
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if tileSize < ingest.MinTileSize || tileSize > ingest.MaxTileSize {
+				return usageErrorf("invalid argument %d for --tile-size: want %d to %d", tileSize, ingest.MinTileSize, ingest.MaxTileSize)
+			}
+			for _, l := range levels {
+				if l < 0 {
+					return usageErrorf("invalid argument %d in --levels: levels start at 0 (full resolution)", l)
+				}
+			}
+			if maxPixels < 0 {
+				return usageErrorf("invalid argument %d for --max-pixels: want 0 (no limit) or more", maxPixels)
+			}
+			if cacheMax <= 0 || targetFile <= 0 {
+				return usageErrorf("--cache-max and --target-file-size must be more than 0 bytes")
+			}
+			url, sources := args[0], args[1:]
+			opts := ingest.Options{
+				TileSize:        tileSize,
+				Levels:          levels,
+				KeepEmpty:       keepEmpty,
+				CacheMaxBytes:   int64(cacheMax),
+				TargetFileBytes: int64(targetFile),
+				MaxPixels:       maxPixels,
+				Bands:           bands,
+				AppID:           appID,
+				Logger:          warnLogger(cmd.ErrOrStderr()),
+				Txn:             txnOptions(),
+			}
+			return runIngest(cmd, url, sources, opts, asJSON)
+		}),
+	}
+	f := cmd.Flags()
+	f.IntVar(&tileSize, "tile-size", ingest.DefaultTileSize, fmt.Sprintf("tile width and height in pixels (%d to %d)", ingest.MinTileSize, ingest.MaxTileSize))
+	f.IntSliceVar(&levels, "levels", nil, "levels to ingest, comma-separated: 0 is full resolution, k the k-th overview (default: 0 and every overview of the source)")
+	f.BoolVar(&keepEmpty, "keep-empty", false, "keep tiles whose pixels are all nodata")
+	f.Var(&cacheMax, "cache-max", "cap of GDAL's block cache")
+	f.Var(&targetFile, "target-file-size", "data files roll when their tile bytes reach this size")
+	f.Int64Var(&maxPixels, "max-pixels", 0, "refuse sources with more pixels than this at full resolution (0: no limit)")
+	f.StringSliceVar(&bands, "bands", nil, "band column names, comma-separated, when the ingest creates the table (default b1,b2,...); on an existing table they must be its names")
+	f.StringVar(&appID, "app-id", ingest.DefaultAppID, "app transaction id of the commit")
+	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
+	return cmd
+}
+
+func runIngest(cmd *cobra.Command, url string, sources []string, opts ingest.Options, asJSON bool) error {
+	ctx := cmd.Context()
+	st, err := openStore(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	bar := newProgress(cmd.ErrOrStderr())
+	defer bar.done()
+	opts.Progress = ingestProgress(bar)
+	sum, err := ingest.Ingest(ctx, st, sources, opts)
+	bar.done()
+	if err != nil {
+		if sum.Committed {
+			return fmt.Errorf("ingest into %s committed version %d, then: %w", url, sum.Version, err)
+		}
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		if sum.Sources == nil {
+			sum.Sources = []ingest.SourceResult{}
+		}
+		if sum.Files == nil {
+			sum.Files = []string{}
+		}
+		if sum.RemovedFiles == nil {
+			sum.RemovedFiles = []string{}
+		}
+		return writeJSON(out, struct {
+			ingest.Summary
+			Seconds float64 `json:"seconds"`
+			URL     string  `json:"url"`
+		}{sum, sum.Duration.Seconds(), url})
+	}
+	width := 0
+	for _, s := range sum.Sources {
+		width = max(width, len(s.Status))
+	}
+	for _, s := range sum.Sources {
+		if s.Status == ingest.StatusUnchanged {
+			fmt.Fprintf(out, "%-*s %s: already in the table at this version\n", width, s.Status, s.URI)
+			continue
+		}
+		fmt.Fprintf(out, "%-*s %s: %d tiles, %s\n", width, s.Status, s.URI, s.Tiles, plural(s.Levels, "level"))
+	}
+	if !sum.Committed {
+		fmt.Fprintf(out, "nothing to commit: every source is already in %s at version %d\n", url, sum.Version)
+		return nil
+	}
+	var counts []string
+	for _, status := range []string{ingest.StatusAdded, ingest.StatusReplaced, ingest.StatusUnchanged} {
+		n := 0
+		for _, s := range sum.Sources {
+			if s.Status == status {
+				n++
+			}
+		}
+		if n > 0 {
+			counts = append(counts, fmt.Sprintf("%d %s", n, status))
+		}
+	}
+	created := ""
+	if sum.TableCreated {
+		created = " (table created)"
+	}
+	empty := ""
+	if sum.EmptyTiles > 0 {
+		empty = fmt.Sprintf(" (%d empty skipped)", sum.EmptyTiles)
+	}
+	rewritten := ""
+	if len(sum.RemovedFiles) > 0 {
+		rewritten = fmt.Sprintf("; %s rewritten, %d tiles of other sources kept", plural(len(sum.RemovedFiles), "file"), sum.KeptTiles)
+	}
+	fmt.Fprintf(out, "committed version %d of %s%s: %s; %d tiles%s in %s, %d bytes%s; %s\n",
+		sum.Version, url, created, strings.Join(counts, ", "), sum.Tiles, empty,
+		plural(len(sum.Files), "file"), sum.Bytes, rewritten, sum.Duration.Round(time.Millisecond))
+	return nil
+}
+
+// ingestProgress draws the progress of an Ingest on bar: the source being read, its tiles,
+// and the data files written so far.
+func ingestProgress(bar *progress) func(ingest.Progress) {
+	var (
+		mu  sync.Mutex
+		cur ingest.Progress
+	)
+	return func(p ingest.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Source != "" {
+			cur = p
+		} else {
+			cur.FilesWritten, cur.BytesWritten = p.FilesWritten, p.BytesWritten
+		}
+		if cur.Source == "" {
+			bar.update("ingest: %s, %s written", plural(cur.FilesWritten, "file"), byteSize(cur.BytesWritten))
+			return
+		}
+		bar.update("ingest %s: level %d, tile %d/%d; %s, %s written", cur.Source, cur.Level, cur.TilesDone,
+			cur.TilesTotal, plural(cur.FilesWritten, "file"), byteSize(cur.BytesWritten))
+	}
+}
+
+// warnLogger logs GDAL warnings (and worse) to w; the library's progress notes are left out.
+func warnLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
+
+// byteSize is a size flag: a number of bytes, with an optional suffix (KiB, MiB, GiB, TiB or
+// K, M, G, T: powers of 1024; KB, MB, GB, TB: powers of 1000; B: bytes), case-insensitive.
+type byteSize int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   float64
+}{
+	// Longest suffixes first, so that "MiB" is not read as "B".
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
+	{"b", 1},
+}
+
+func parseByteSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := 1.0
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(n) || n < 0 {
+		return 0, fmt.Errorf("size %q: want bytes, or a number with a suffix such as 64MiB or 1GB", s)
+	}
+	v := n * mult
+	if v >= math.MaxInt64 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	if v != math.Trunc(v) {
+		return 0, fmt.Errorf("size %q is not a whole number of bytes", s)
+	}
+	return int64(v), nil
+}
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseByteSize(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+func (b byteSize) Type() string { return "size" }
+
+// String is the size in the largest binary unit that divides it (64MiB), else to a tenth of
+// the largest unit it reaches (1.5MiB, 889.4KiB), else in bytes.
+func (b byteSize) String() string {
+	n := int64(b)
+	units := []string{"TiB", "GiB", "MiB", "KiB"}
+	for i, u := range units {
+		if m := int64(1) << (10 * (len(units) - i)); n >= m && n%m == 0 {
+			return strconv.FormatInt(n/m, 10) + u
+		}
+	}
+	for i, u := range units {
+		if m := int64(1) << (10 * (len(units) - i)); n >= m {
+			return strconv.FormatFloat(float64(n)/float64(m), 'f', 1, 64) + u
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
