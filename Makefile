@@ -44,7 +44,8 @@ demo: build
 	gdal_translate -q -a_ullr 500000 4648000 503000 4646000 -of COG -co BLOCKSIZE=128 \
 	  -co OVERVIEWS=AUTO -co OVERVIEW_COUNT=2 -co RESAMPLING=NEAREST \
 	  $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-south-cog.tif
-	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif $(DEMO_SRC)/rgb-south-cog.tif
+	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif
+	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb-south-cog.tif
 	@# Again, after rgb-east.tif changed: rgb.tif is unchanged and adds nothing, rgb-east.tif's
 	@# tiles are replaced.
 	touch $(DEMO_SRC)/rgb-east.tif
@@ -53,6 +54,14 @@ demo: build
 	./bin/deltactl history $(DEMO_DIR)
 	./bin/deltactl export $(DEMO_DIR) --source $(DEMO_SRC)/rgb-south-cog.tif --out $(DEMO_OUT) --format COG
 	gdalinfo $(DEMO_OUT)
+	@# Maintenance: merge the small files clustered by quadbin, checkpoint, then vacuum. The
+	@# demo forces a zero retention so the merged-away files go now; never do that beside
+	@# live readers.
+	./bin/deltactl optimize $(DEMO_DIR) --cluster-by quadbin
+	./bin/deltactl checkpoint $(DEMO_DIR)
+	./bin/deltactl vacuum $(DEMO_DIR) --full --dry-run --retention 1ns --force-retention
+	./bin/deltactl vacuum $(DEMO_DIR) --full --retention 1ns --force-retention
+	./bin/deltactl info $(DEMO_DIR)
 
 ## bench: the benchmarks whose figures are in bench/RESULTS.md.
 bench: deps

@@ -107,12 +107,12 @@ stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage 
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageErrorf("missing command (one of create, info, files, history, checkpoint, cleanup-metadata, ingest, export)")
+			return usageErrorf("missing command (one of create, info, files, history, checkpoint, cleanup-metadata, ingest, export, optimize, vacuum)")
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd(), newCheckpointCmd(), newCleanupCmd(),
-		newIngestCmd(), newExportCmd())
+		newIngestCmd(), newExportCmd(), newOptimizeCmd(), newVacuumCmd())
 	return root
 }
 

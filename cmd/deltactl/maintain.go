@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deltaraster/deltaraster/maintenance"
+)
+
+func newOptimizeCmd() *cobra.Command {
+	var (
+		target      byteSize
+		clusterBy   string
+		commitBins  int
+		commitBytes byteSize
+		dryRun      bool
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "optimize URL",
+		Short: "Merge small files into files of a target size",
+		Long: `Optimize merges the small data files of the table at URL into files of a target size
+(--target-size, else the table's delta.targetFileSize, else 256 MiB): per partition, files
+smaller than the target and without deletion vectors are packed into bins; each bin's rows are
+streamed into new files (row group by row group, never a whole file in memory), keeping the
+GeoParquet metadata, per-file statistics and source tags; the commit removes the old files and
+adds the new ones with dataChange=false, so readers and streaming consumers see no data change.
+
+--cluster-by quadbin (or any sortable column) writes each bin's rows in that column's order, so
+files cover compact areas and readers that prune by file statistics skip more.
+
+Optimize is safe beside live writers: appends never make it fail, and a concurrent delete of a
+file in a bin drops that bin while the rest goes on. --commit-every commits progress in steps
+so an interrupted run keeps what it finished. The old files stay until vacuum deletes them.`,
+		Example: `  # See what would be merged, then merge, clustering tiles by quadbin
+  deltactl optimize ./tiles --dry-run
+  deltactl optimize ./tiles --cluster-by quadbin
+
+  # Merge a table given as a file:// URL into 128 MiB files, committing every 10 bins
+  deltactl optimize file:///data/tiles --target-size 128MiB --commit-every-bins 10 --json
+
+  # Optimize an S3 table
+  deltactl optimize s3://bucket/tables/tiles --cluster-by quadbin`,
+		Args: tableArg,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if commitBins < 0 {
+				return usageErrorf("invalid argument %d for --commit-every-bins: want 0 or more", commitBins)
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			bar := newProgress(cmd.ErrOrStderr())
+			defer bar.done()
+			m, err := maintenance.Optimize(ctx, st, maintenance.OptimizeOptions{
+				TargetSize: int64(target), ClusterBy: clusterBy, CommitEveryBins: commitBins,
+				CommitEveryBytes: int64(commitBytes), DryRun: dryRun, Txn: txnOptions(),
+				Progress: func(p maintenance.OptimizeProgress) {
+					bar.update("optimize %s: bin %d/%d, %s read, %s written", args[0], p.BinsDone, p.BinsTotal,
+						formatBytes(p.BytesRead), formatBytes(p.BytesWritten))
+				},
+			})
+			bar.done()
+			if err != nil {
+				return fmt.Errorf("optimize %s: %w", args[0], err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return json.NewEncoder(out).Encode(struct {
+					maintenance.OptimizeMetrics
+					DryRun  bool    `json:"dryRun"`
+					Seconds float64 `json:"seconds"`
+				}{m, dryRun, m.Duration.Seconds()})
+			}
+			if dryRun {
+				fmt.Fprintf(out, "would merge %d files (%s) of %s into %d bins of at most %s; %d files left alone\n",
+					m.FilesPlanned, formatBytes(m.BytesPlanned), args[0], m.BinsPlanned, formatBytes(m.TargetSize),
+					m.FilesLarge+m.FilesWithDV+m.FilesAlone)
+				return nil
+			}
+			fmt.Fprintf(out, "optimized %s: %d files (%s) removed, %d files (%s) added in %d bins, %d commits %v, %d bins dropped; %s\n",
+				args[0], m.FilesRemoved, formatBytes(m.BytesRemoved), m.FilesAdded, formatBytes(m.BytesAdded),
+				m.BinsCommitted, len(m.Versions), m.Versions, m.BinsDropped, m.Duration.Round(time.Millisecond))
+			return nil
+		}),
+	}
+	cmd.Flags().Var(&target, "target-size", "size of the files written (e.g. 256MiB; default: the table's delta.targetFileSize, else 256 MiB)")
+	cmd.Flags().StringVar(&clusterBy, "cluster-by", "", "write each bin's rows in this column's order (e.g. quadbin)")
+	cmd.Flags().IntVar(&commitBins, "commit-every-bins", 0, "commit after every N bins (0: once at the end)")
+	cmd.Flags().Var(&commitBytes, "commit-every-bytes", "commit once this many input bytes are merged (e.g. 10GiB)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: write and commit nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the metrics as JSON")
+	return cmd
+}
+
+func newVacuumCmd() *cobra.Command {
+	var (
+		retention time.Duration
+		force     bool
+		full      bool
+		dryRun    bool
+		parallel  int
+		asJSON    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "vacuum URL",
+		Short: "Delete data files no version within the retention needs",
+		Long: `Vacuum deletes the data files of the table at URL that no version within the retention
+needs: files removed from the table longer ago than the retention (--retention, default the
+table's delta.deletedFileRetentionDuration, one week when unset). A retention shorter than the
+table's is refused unless --force-retention: readers and writers still working on an older
+version would lose files.
+
+Without --full (lite mode) only the log is read: files the log removed are deleted. --full also
+lists the table and deletes unreferenced files older than the retention, such as those left by
+writers that failed before committing; younger ones are kept (a writer may be about to commit
+them). Vacuum never touches _delta_log, paths starting with _ or ., or anything outside the
+table root, whatever the log says; a listing that fails or is cancelled deletes nothing.
+
+It records VACUUM START and VACUUM END commits. --dry-run lists what would be deleted and
+deletes and commits nothing.`,
+		Example: `  # List what would go, then vacuum with the table's retention
+  deltactl vacuum ./tiles --dry-run
+  deltactl vacuum ./tiles
+
+  # Full mode (orphans too) on a table given as a file:// URL, with JSON metrics
+  deltactl vacuum file:///data/tiles --full --json
+
+  # Keep 3 days on an S3 table whose retention is longer (explicit override)
+  deltactl vacuum s3://bucket/tables/tiles --retention 72h --force-retention`,
+		Args: tableArg,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if retention < 0 || parallel < 0 {
+				return usageErrorf("--retention and --parallel must not be negative")
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			mode := maintenance.VacuumLite
+			if full {
+				mode = maintenance.VacuumFull
+			}
+			opts := maintenance.VacuumOptions{Retention: retention, ForceRetention: force, Mode: mode,
+				DryRun: dryRun, Parallelism: parallel, Txn: txnOptions()}
+			plan, err := maintenance.PlanVacuum(ctx, st, opts)
+			if err != nil {
+				return fmt.Errorf("vacuum %s: %w", args[0], err)
+			}
+			defer plan.Close()
+			out := cmd.OutOrStdout()
+			if dryRun && !asJSON {
+				for f, err := range plan.Files() {
+					if err != nil {
+						return fmt.Errorf("vacuum %s: %w", args[0], err)
+					}
+					fmt.Fprintf(out, "would delete %s (%s)\n", f.Key, formatBytes(f.Size))
+				}
+			}
+			m, err := plan.Execute(ctx)
+			if err != nil {
+				return fmt.Errorf("vacuum %s: %w", args[0], err)
+			}
+			if asJSON {
+				return json.NewEncoder(out).Encode(struct {
+					maintenance.VacuumMetrics
+					Seconds float64 `json:"seconds"`
+				}{m, m.Duration.Seconds()})
+			}
+			verb := "deleted"
+			n, b := m.Deleted, m.DeletedBytes
+			if dryRun {
+				verb, n, b = "would delete", m.Candidates, m.CandidateBytes
+			}
+			fmt.Fprintf(out, "vacuum %s (%s mode, retention %s): %s %d files (%s); %d live files, %d recent tombstones kept\n",
+				args[0], m.Mode, m.Retention, verb, n, formatBytes(b), m.LiveFiles, m.TombstonesKept)
+			return nil
+		}),
+	}
+	cmd.Flags().DurationVar(&retention, "retention", 0, "keep files removed less than this long ago (e.g. 168h; default: the table's delta.deletedFileRetentionDuration)")
+	cmd.Flags().BoolVar(&force, "force-retention", false, "allow a retention shorter than the table's")
+	cmd.Flags().BoolVar(&full, "full", false, "also list the table and delete unreferenced files older than the retention")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete and commit nothing")
+	cmd.Flags().IntVar(&parallel, "parallel", 0, "deletes in flight at once (default 16)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the metrics as JSON")
+	return cmd
+}
