@@ -1,0 +1,318 @@
+// Command cpbench times one checkpoint of a table made by gentable, for
+// bench/run-checkpoint.sh. Run it under /usr/bin/time -v for the peak RSS; it prints one JSON
+// object with the time it measured itself (process start-up and reset excluded).
+//
+//	cpbench reset -table DIR   put the table back as gentable left it: no checkpoint or .crc at
+//	                           the latest version (ours or delta-go's), _last_checkpoint -> 1
+//	cpbench ours  -table DIR   checkpoint.Write at the latest version: reads checkpoint 1 and
+//	                           the tail, writes the new checkpoint, _last_checkpoint and .crc
+//	cpbench copy  -table DIR   the floor: checkpoint 1 read with arrow-go pqarrow in record
+//	                           batches of -batch rows and written to _bench/copy.parquet with
+//	                           the writer properties and row-group cut of checkpoint/parquet.go
+//
+// ours and copy refuse to run on a table that was not reset.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/deltaraster/deltaraster/bench"
+	"github.com/deltaraster/deltaraster/checkpoint"
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+// Keys written by gentable.
+const (
+	savedLastCheckpointKey = "_bench/last_checkpoint"
+	paramsKey              = "_bench/gentable.json"
+	copyKey                = "_bench/copy.parquet"
+)
+
+type config struct {
+	mode       string
+	table      string
+	batch      int
+	rowGroup   int64
+	cpuProfile string
+	heapEvery  time.Duration
+	noSync     bool
+}
+
+// result is what a run prints.
+type result struct {
+	Mode        string  `json:"mode"`
+	Table       string  `json:"table"`
+	Files       int64   `json:"files"`      // live files (ours), rows copied (copy)
+	Tombstones  int64   `json:"tombstones"` // ours only
+	Seconds     float64 `json:"seconds"`
+	HeapPeakMiB float64 `json:"heapPeakMiB"` // sampled live heap, every -heap-every
+	SysMiB      float64 `json:"sysMiB"`      // memory obtained from the OS by the Go runtime
+	OutBytes    int64   `json:"outBytes"`
+	GCs         uint32  `json:"gcs"`
+	OK          bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
+}
+
+// tableParams is the part of gentable.json that cpbench checks against.
+type tableParams struct {
+	N             int64 `json:"n"`
+	LatestVersion int64 `json:"latestVersion"`
+	LiveFiles     int64 `json:"liveFiles"`
+	Tombstones    int64 `json:"tombstones"`
+}
+
+func main() {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
+		fmt.Fprintln(os.Stderr, "usage: cpbench reset|ours|copy -table DIR [flags]")
+		os.Exit(2)
+	}
+	c := config{mode: os.Args[1]}
+	fs := flag.NewFlagSet(c.mode, flag.ExitOnError)
+	fs.StringVar(&c.table, "table", "", "table directory made by gentable")
+	fs.IntVar(&c.batch, "batch", delta.DefaultBatchRows, "rows per record batch (checkpoint.Options.BatchRows)")
+	fs.Int64Var(&c.rowGroup, "rowgroup", 16<<20, "row-group cut in bytes (checkpoint.Options.RowGroupBytes)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured work to this file")
+	fs.DurationVar(&c.heapEvery, "heap-every", 5*time.Millisecond, "live-heap sampling interval")
+	fs.BoolVar(&c.noSync, "nosync", false, "copy: do not fsync the output (the store fsyncs a checkpoint)")
+	_ = fs.Parse(os.Args[2:])
+	if c.table == "" || fs.NArg() > 0 {
+		fs.Usage()
+		os.Exit(2)
+	}
+	if err := run(context.Background(), c); err != nil {
+		fmt.Fprintf(os.Stderr, "cpbench %s: %v\n", c.mode, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	pb, err := os.ReadFile(filepath.Join(c.table, paramsKey))
+	if err != nil {
+		return fmt.Errorf("not a finished gentable table: %w", err)
+	}
+	var p tableParams
+	if err := json.Unmarshal(pb, &p); err != nil {
+		return fmt.Errorf("decode %s: %w", paramsKey, err)
+	}
+	if c.mode == "reset" {
+		return reset(c.table, p.LatestVersion)
+	}
+	if err := checkReset(c.table, p.LatestVersion); err != nil {
+		return err
+	}
+	var work func() (result, error)
+	switch c.mode {
+	case "ours":
+		work = func() (result, error) { return ours(ctx, c, p) }
+	case "copy":
+		work = func() (result, error) { return copyFloor(ctx, c, p) }
+	default:
+		return fmt.Errorf("unknown mode %q (want reset, ours or copy)", c.mode)
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	hp := bench.StartHeapPeak(c.heapEvery)
+	start := time.Now()
+	res, err := work()
+	res.Seconds = time.Since(start).Seconds()
+	res.HeapPeakMiB = float64(hp.Stop()) / (1 << 20)
+	if c.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		return err
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.SysMiB, res.GCs = float64(ms.Sys)/(1<<20), ms.NumGC
+	res.Mode, res.Table = c.mode, c.table
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	if !res.OK {
+		return fmt.Errorf("unexpected counts: %s", b)
+	}
+	return nil
+}
+
+func ours(ctx context.Context, c config, p tableParams) (result, error) {
+	st, err := delta.OpenStore(ctx, c.table)
+	if err != nil {
+		return result{}, err
+	}
+	defer st.Close()
+	res, err := checkpoint.Write(ctx, st, p.LatestVersion, checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup})
+	if err != nil {
+		return result{}, err
+	}
+	return result{Files: res.NumAddFiles, Tombstones: res.NumTombstones, OutBytes: res.SizeInBytes,
+		OK: res.Version == p.LatestVersion && res.NumAddFiles == p.LiveFiles && res.NumTombstones == p.Tombstones}, nil
+}
+
+// copyFloor copies checkpoint 1 row for row with arrow-go, the way checkpoint/parquet.go
+// writes: Snappy, no dictionary, no statistics, the same data page size, buffered row groups
+// cut once the encoded bytes of the current one reach -rowgroup. Keep the properties in step
+// with newPQFile.
+func copyFloor(ctx context.Context, c config, p tableParams) (result, error) {
+	in := filepath.Join(c.table, delta.CheckpointKey(1))
+	pf, err := file.OpenParquetFile(in, false)
+	if err != nil {
+		return result{}, err
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(c.batch)}, memory.DefaultAllocator)
+	if err != nil {
+		return result{}, err
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		return result{}, err
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return result{}, err
+	}
+	defer rr.Release()
+
+	out, err := os.Create(filepath.Join(c.table, copyKey))
+	if err != nil {
+		return result{}, err
+	}
+	defer out.Close()
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithStats(false),
+		parquet.WithMaxRowGroupLength(1<<40),
+		parquet.WithDataPageSize(min(1<<20, max(c.rowGroup/16, 256))),
+		parquet.WithCreatedBy(delta.EngineInfo),
+	)
+	cw := &countingWriter{w: out}
+	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties())
+	if err != nil {
+		return result{}, err
+	}
+	if err := fw.NewBufferedRowGroupChecked(); err != nil {
+		return result{}, err
+	}
+	var rows int64
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		rows += rec.NumRows()
+		if err := fw.WriteBuffered(rec); err != nil {
+			return result{}, err
+		}
+		if fw.RowGroupTotalCompressedBytes()+fw.RowGroupTotalBytesWritten() >= c.rowGroup {
+			if err := fw.NewBufferedRowGroupChecked(); err != nil {
+				return result{}, err
+			}
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return result{}, err
+	}
+	if err := fw.Close(); err != nil {
+		return result{}, err
+	}
+	if !c.noSync {
+		if err := out.Sync(); err != nil {
+			return result{}, err
+		}
+	}
+	// Checkpoint 1 holds protocol, metaData and the N adds.
+	return result{Files: rows, OutBytes: cw.n, OK: rows == p.N+2}, nil
+}
+
+// countingWriter keeps the Parquet writer from closing the file and counts bytes.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// isLatestCheckpointOrCRC reports whether a _delta_log entry is a checkpoint (any kind) or the
+// .crc of version v, or a temporary file left by an interrupted writer.
+func isLatestCheckpointOrCRC(name string, v int64) bool {
+	if strings.HasPrefix(name, ".") {
+		return true
+	}
+	f, ok := delta.ParseLogName(name)
+	return ok && f.Version == v && (f.IsCheckpoint() || f.Kind == delta.KindCRC)
+}
+
+// reset deletes what a checkpoint at version v left (ours: the checkpoint, .crc and
+// _last_checkpoint; delta-go: checkpoint parts, _last_checkpoint and its working folder), and
+// puts back the _last_checkpoint gentable wrote.
+func reset(table string, v int64) error {
+	logDir := filepath.Join(table, "_delta_log")
+	entries, err := os.ReadDir(logDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if isLatestCheckpointOrCRC(e.Name(), v) {
+			if err := os.RemoveAll(filepath.Join(logDir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(table, copyKey)); err != nil {
+		return err
+	}
+	saved, err := os.ReadFile(filepath.Join(table, savedLastCheckpointKey))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(table, delta.LastCheckpointKey), saved, 0o644)
+}
+
+// checkReset refuses a table that still holds a checkpoint at v or whose _last_checkpoint was
+// moved.
+func checkReset(table string, v int64) error {
+	entries, err := os.ReadDir(filepath.Join(table, "_delta_log"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if isLatestCheckpointOrCRC(e.Name(), v) {
+			return fmt.Errorf("%s holds _delta_log/%s: run cpbench reset first", table, e.Name())
+		}
+	}
+	saved, err := os.ReadFile(filepath.Join(table, savedLastCheckpointKey))
+	if err != nil {
+		return err
+	}
+	cur, err := os.ReadFile(filepath.Join(table, delta.LastCheckpointKey))
+	if err != nil || string(cur) != string(saved) {
+		return fmt.Errorf("%s: _last_checkpoint was changed: run cpbench reset first", table)
+	}
+	return nil
+}
