@@ -16,11 +16,14 @@
 // Data files are named part-<uuid>.zstd.parquet at the table root. Their schema is built at
 // run time (the band columns are dynamic) as a parquet.Group, so the Parquet columns are in
 // name order; the Delta schema lists them in logical order. Rows are parquet.Row values.
-// Pages are ZSTD-compressed; band blobs are raw little-endian row-major pixels (PLAIN
-// encoding, no bounds or page statistics); rows are sorted by (level, quadbin) within each
-// file; row groups are cut when their buffered size reaches Options.RowGroupBytes; files roll
-// when their tile bytes reach Options.TargetFileBytes. Tiles wait in a local spool file
-// (Options.TempDir) until their file is written, so memory holds one row group, not a file.
+// Pages are ZSTD-compressed (the fastest level, about zstd level 1, Arrow's default; a 1 MiB
+// window); band blobs are raw little-endian row-major pixels (PLAIN encoding, no bounds or
+// page statistics); rows are sorted by (level, quadbin) within each file; row groups are cut
+// when their buffered size reaches Options.RowGroupBytes; files roll when their tile bytes
+// reach Options.TargetFileBytes. Tiles wait in a local spool file (Options.TempDir) until
+// their file is written, and the compressed pages of the row group being written wait in
+// temporary files there too, so memory holds neither a file nor a row group. A file is
+// written in the background while the tiles of the next one are read (one file at a time).
 // Every file carries GeoParquet 1.1 "geo" metadata: primary column footprint, WKB, geometry
 // type Polygon, CRS omitted (OGC:CRS84, longitude first), covering bbox.xmin/ymin/xmax/ymax.
 //
@@ -47,6 +50,19 @@
 //
 // crs is EPSG:n when the source CRS has an EPSG authority code at its root, else its WKT2
 // (2019) on one line.
+//
+// # Workers
+//
+// The tiles of a source are decoded by Options.Workers goroutines at once (default
+// GOMAXPROCS), each with its own GDAL dataset, since a dataset is not safe for concurrent use
+// and decoding is most of the work. The tile grid of each level is cut into units, runs of a
+// few tiles of one tile row aligned on the source's blocks (whole tile rows for striped
+// sources), dealt to the workers in turn; the tiles are taken back in row-major order, so the
+// data files, and the first error reported, are the same whatever the number of workers.
+// Workers read at most one unit ahead (about 32 MiB of tiles in all). Fewer workers are used
+// when the blocks each one needs at once would not fit in three quarters of the GDAL block
+// cache (Options.CacheMaxBytes): a striped source 20000 pixels wide needs about 40 MiB of
+// strips per tile row, so it is read by one worker under the default 64 MiB.
 //
 // # Sources
 //
@@ -97,5 +113,9 @@
 //
 // GDAL's block cache is process-wide; every Ingest and Export sets its limit
 // (Options.CacheMaxBytes, default 64 MiB) through internal/gdal before opening any raster.
+// When tiles fall on whole blocks (the tile size a multiple of the block size, as with 256 x
+// 256 tiles of a 256 x 256 tiled GeoTIFF, or whole strips), each worker drops its blocks from
+// the cache once it has read its unit: no later tile needs them, and the cache stays at what
+// the workers are reading instead of filling up to the limit with blocks never read again.
 // GDAL warnings are logged with slog (Options.Logger), failures are errors.
 package ingest

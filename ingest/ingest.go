@@ -261,10 +261,11 @@ func (in *ingestion) run(ctx context.Context, uris []string) error {
 }
 
 func uncommitted(w *batchWriter, err error) error {
-	if len(w.written) == 0 {
+	paths := w.paths() // waits for a data file being written
+	if len(paths) == 0 {
 		return err
 	}
-	return &UncommittedError{Files: w.paths(), Err: err}
+	return &UncommittedError{Files: paths, Err: err}
 }
 
 // check opens a source and checks it can be tiled into the table; first (no table yet, first
@@ -330,53 +331,37 @@ func (in *ingestion) write(ctx context.Context, p *plan, todo []*sourceRef, c *c
 	return w.flush(ctx)
 }
 
-// tileSource reads every tile of the selected levels of a source into the writer.
+// tileSource reads every tile of the selected levels of a source into the writer, with the
+// workers of a readPlan (see workers.go); the writer gets the tiles in row-major order.
 func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterInfo, w *batchWriter) (tiles, empty int64, err error) {
 	o := in.opts
 	eh := errorHandler(o.Logger, r.uri)
-	ds, closeDS, err := openDataset(ctx, r, eh)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer closeDS()
-	fp, err := newFootprinter(ds.SpatialRef(), eh)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer fp.close()
 	levels := selectLevels(info, o.Levels)
 	var total, done int64
 	for _, l := range levels {
 		c, rr := tileCount(info.levels[l], o.TileSize)
 		total += int64(c * rr)
 	}
-	tl := &tiler{info: info, size: o.TileSize, eh: eh, fp: fp}
-	var t tile
-	for _, l := range levels {
-		tl.setLevel(ds, l)
-		cols, rows := tileCount(info.levels[l], o.TileSize)
-		for row := 0; row < rows; row++ {
-			for col := 0; col < cols; col++ {
-				valid, err := tl.read(ctx, col, row, &t)
-				if err != nil {
-					return tiles, empty, err
-				}
-				done++
-				if !valid && !o.KeepEmpty {
-					empty++
-				} else {
-					t.Source, t.SourceVersion, t.IngestedAt = r.uri, r.version, in.now.UnixMicro()
-					if err := w.add(ctx, &t); err != nil {
-						return tiles, empty, err
-					}
-					tiles++
-				}
-				if o.Progress != nil {
-					o.Progress(Progress{Source: r.uri, Level: l, TilesDone: done, TilesTotal: total,
-						FilesWritten: len(w.written), BytesWritten: in.sum.Bytes})
-				}
+	p := newReadPlan(info, levels, o.TileSize, o.Workers, o.CacheMaxBytes)
+	err = decodeTiles(ctx, r, info, p, o.TileSize, eh, func(t *tile, valid bool) error {
+		done++
+		if !valid && !o.KeepEmpty {
+			empty++
+		} else {
+			t.Source, t.SourceVersion, t.IngestedAt = r.uri, r.version, in.now.UnixMicro()
+			if err := w.add(ctx, t); err != nil {
+				return err
 			}
+			tiles++
 		}
+		if o.Progress != nil {
+			o.Progress(Progress{Source: r.uri, Level: int(t.Level), TilesDone: done, TilesTotal: total,
+				FilesWritten: len(w.written), BytesWritten: in.sum.Bytes})
+		}
+		return nil
+	})
+	if err != nil {
+		return tiles, empty, err
 	}
 	if err := in.stores.recheck(ctx, r); err != nil {
 		return tiles, empty, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
@@ -29,6 +30,12 @@ type Options struct {
 	Levels []int
 	// KeepEmpty keeps tiles whose pixels are all nodata (or NaN); they are skipped by default.
 	KeepEmpty bool
+	// Workers is how many goroutines decode one source at once, each with its own GDAL
+	// dataset (default GOMAXPROCS). Fewer are used when the blocks each worker needs at once
+	// would not all fit in three quarters of CacheMaxBytes (a striped source decodes
+	// full-width strips), or when the source has fewer than two tile slots per worker. The
+	// data files do not depend on it (see the package documentation, Workers).
+	Workers int
 	// CacheMaxBytes caps GDAL's process-wide block cache (default 64 MiB). It is set before
 	// any raster is opened; the last Ingest or Export to start sets it for the process.
 	CacheMaxBytes int64
@@ -52,7 +59,8 @@ type Options struct {
 	TempDir string
 	// Logger receives GDAL warnings and progress notes (default slog.Default()).
 	Logger *slog.Logger
-	// Progress, when set, is called after each tile and each finished data file.
+	// Progress, when set, is called after each tile and each finished data file, from the
+	// goroutine that called Ingest.
 	Progress func(Progress)
 	// Txn are the options of the Delta transactions (retries, clock, post-commit hook).
 	Txn delta.TxnOptions
@@ -81,6 +89,12 @@ func (o *Options) fill() error {
 		if l < 0 {
 			return fmt.Errorf("ingest: negative level %d", l)
 		}
+	}
+	if o.Workers < 0 {
+		return fmt.Errorf("ingest: negative Workers %d", o.Workers)
+	}
+	if o.Workers == 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.CacheMaxBytes <= 0 {
 		o.CacheMaxBytes = DefaultCacheMaxBytes

@@ -157,7 +157,7 @@ func TestOptionsAndBandNames(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openStore(t, filepath.Join(dir, "table"))
-	for _, o := range []Options{{TileSize: 64}, {TileSize: 4096}, {Levels: []int{-1}}, {Bands: []string{"Red"}}, {Bands: []string{"r", "r"}}, {Bands: []string{"source"}}, {Bands: []string{"a", "a_min"}}} {
+	for _, o := range []Options{{TileSize: 64}, {TileSize: 4096}, {Levels: []int{-1}}, {Workers: -1}, {Bands: []string{"Red"}}, {Bands: []string{"r", "r"}}, {Bands: []string{"source"}}, {Bands: []string{"a", "a_min"}}} {
 		if _, err := Ingest(ctx, s, []string{td("rgb.tif")}, o); err == nil {
 			t.Fatalf("options %+v accepted", o)
 		}

@@ -181,6 +181,9 @@ func openDataset(ctx context.Context, r *sourceRef, eh godal.ErrorHandler) (*god
 type levelInfo struct {
 	width, height int
 	gt            [6]float64
+	// blockW, blockH are GDAL's natural block size of the level's first band: tiles of a
+	// tiled file, strips (full width) of a striped one.
+	blockW, blockH int
 }
 
 // rasterInfo is what the tiler needs to know about a source.
@@ -259,7 +262,8 @@ func inspect(ds *godal.Dataset, maxPixels int64, eh godal.ErrorHandler) (*raster
 	} else if ri.crs, err = gdal.WKT2(ds.Projection()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnsupported, err)
 	}
-	ri.levels = []levelInfo{{width: st.SizeX, height: st.SizeY, gt: gt}}
+	b0 := bands[0].Structure()
+	ri.levels = []levelInfo{{width: st.SizeX, height: st.SizeY, gt: gt, blockW: b0.BlockSizeX, blockH: b0.BlockSizeY}}
 	for k := 0; k < nOvr; k++ {
 		o := bands[0].Overviews()[k].Structure()
 		same := true
@@ -271,7 +275,8 @@ func inspect(ds *godal.Dataset, maxPixels int64, eh godal.ErrorHandler) (*raster
 			break
 		}
 		ri.levels = append(ri.levels, levelInfo{width: o.SizeX, height: o.SizeY,
-			gt: overviewGeoTransform(gt, st.SizeX, st.SizeY, o.SizeX, o.SizeY)})
+			gt:     overviewGeoTransform(gt, st.SizeX, st.SizeY, o.SizeX, o.SizeY),
+			blockW: o.BlockSizeX, blockH: o.BlockSizeY})
 	}
 	return ri, nil
 }

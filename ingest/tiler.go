@@ -127,40 +127,135 @@ func isFloat[T pixel](v T) bool {
 
 // readWindow reads a w x h window of band b at x0, y0 into a size x size tile (row-major,
 // little-endian, padded), reusing dst, and computes the statistics of its valid pixels: not
-// nodata, and not NaN for floats.
+// nodata, and not NaN for floats. A full window is read straight into the tile; an edge window
+// is read into scratch and copied.
 func readWindow[T pixel](tl *tiler, b godal.Band, x0, y0, w, h int, dst []byte) ([]byte, bandStats, error) {
 	ts := tl.size
 	var zero T
 	es := int(unsafe.Sizeof(zero))
-	win := reslice[T](&tl.buf, w*h)
-	if err := b.Read(x0, y0, win, w, h, godal.ErrLogger(tl.eh)); err != nil {
-		return dst, bandStats{}, err
-	}
 	if cap(dst) < ts*ts*es || uintptr(unsafe.Pointer(unsafe.SliceData(dst)))%8 != 0 {
 		dst = alignedBytes(ts * ts * es)
 	}
 	dst = dst[:ts*ts*es]
 	out := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(dst))), ts*ts)
-	pad := padValue[T](tl.info.hasNoData, tl.info.noData)
-	float := isFloat(zero)
-	nd, hasND := tl.info.noData, tl.info.hasNoData
-	s := bandStats{Min: math.Inf(1), Max: math.Inf(-1)}
-	var sum float64
-	for y := 0; y < ts; y++ {
-		line := out[y*ts : (y+1)*ts]
-		if y >= h {
-			for x := range line {
+	if w == ts && h == ts {
+		if err := b.Read(x0, y0, out, w, h, godal.ErrLogger(tl.eh)); err != nil {
+			return dst, bandStats{}, err
+		}
+	} else {
+		win := reslice[T](&tl.buf, w*h)
+		if err := b.Read(x0, y0, win, w, h, godal.ErrLogger(tl.eh)); err != nil {
+			return dst, bandStats{}, err
+		}
+		pad := padValue[T](tl.info.hasNoData, tl.info.noData)
+		for y := 0; y < ts; y++ {
+			line := out[y*ts : (y+1)*ts]
+			if y >= h {
+				for x := range line {
+					line[x] = pad
+				}
+				continue
+			}
+			copy(line, win[y*w:(y+1)*w])
+			for x := w; x < ts; x++ {
 				line[x] = pad
 			}
+		}
+	}
+	var s bandStats
+	switch v := any(out).(type) {
+	case []uint8:
+		s = intStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	case []uint16:
+		s = intStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	case []int16:
+		s = intStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	case []uint32:
+		s = intStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	case []int32:
+		s = intStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	case []float32:
+		s = floatStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	case []float64:
+		s = floatStats(v, ts, w, h, tl.info.hasNoData, tl.info.noData)
+	}
+	if !littleEndian {
+		swapBytes(dst, es)
+	}
+	return dst, s, nil
+}
+
+// integer is the integer pixel types: their statistics need no float conversion per pixel.
+type integer interface {
+	~uint8 | ~uint16 | ~int16 | ~uint32 | ~int32
+}
+
+// intRange is the range of T as float64.
+func intRange[T integer]() (lo, hi float64) {
+	var z T
+	switch any(z).(type) {
+	case uint8:
+		return 0, math.MaxUint8
+	case uint16:
+		return 0, math.MaxUint16
+	case int16:
+		return math.MinInt16, math.MaxInt16
+	case uint32:
+		return 0, math.MaxUint32
+	default:
+		return math.MinInt32, math.MaxInt32
+	}
+}
+
+// intStats are the statistics of the w x h pixels at the top left of a tile of stride ts.
+// Pixels equal to the nodata value are not valid; a nodata value that T cannot hold matches
+// no pixel. Sums are exact (int64 holds 2048 x 2048 values of 32 bits).
+func intStats[T integer](out []T, ts, w, h int, hasND bool, noData float64) bandStats {
+	var nd T
+	if hasND {
+		if lo, hi := intRange[T](); noData == math.Trunc(noData) && noData >= lo && noData <= hi {
+			nd = T(noData)
+		} else {
+			hasND = false
+		}
+	}
+	lo, hi := intRange[T]()
+	mn, mx := T(hi), T(lo) // so the first valid pixel sets both
+	var sum, n int64
+	for y := 0; y < h; y++ {
+		line := out[y*ts : y*ts+w]
+		if !hasND {
+			for _, v := range line {
+				sum += int64(v)
+				mn, mx = min(mn, v), max(mx, v)
+			}
+			n += int64(len(line))
 			continue
 		}
-		copy(line, win[y*w:(y+1)*w])
-		for x := w; x < ts; x++ {
-			line[x] = pad
+		for _, v := range line {
+			if v == nd {
+				continue
+			}
+			n++
+			sum += int64(v)
+			mn, mx = min(mn, v), max(mx, v)
 		}
-		for _, v := range line[:w] {
+	}
+	if n == 0 {
+		return bandStats{Min: nan, Max: nan, Mean: nan}
+	}
+	return bandStats{Min: float64(mn), Max: float64(mx), Mean: float64(sum) / float64(n), Valid: n}
+}
+
+// floatStats are the statistics of the w x h pixels at the top left of a tile of stride ts:
+// NaN and the nodata value are not valid.
+func floatStats[T ~float32 | ~float64](out []T, ts, w, h int, hasND bool, nd float64) bandStats {
+	s := bandStats{Min: math.Inf(1), Max: math.Inf(-1)}
+	var sum float64
+	for y := 0; y < h; y++ {
+		for _, v := range out[y*ts : y*ts+w] {
 			f := float64(v)
-			if (float && f != f) || (hasND && f == nd) {
+			if f != f || (hasND && f == nd) {
 				continue
 			}
 			s.Valid++
@@ -173,10 +268,7 @@ func readWindow[T pixel](tl *tiler, b godal.Band, x0, y0, w, h int, dst []byte) 
 	} else {
 		s.Min, s.Max, s.Mean = nan, nan, nan
 	}
-	if !littleEndian {
-		swapBytes(dst, es)
-	}
-	return dst, s, nil
+	return s
 }
 
 // reslice returns *buf viewed as n values of T, growing it when needed. The buffer is a []T

@@ -64,19 +64,49 @@ type spooled struct {
 // batchWriter turns tiles into data files. Tiles are appended to a local spool file until
 // their bytes reach the target file size; then they are sorted by (level, quadbin) and written
 // as one Parquet file (ZSTD pages, row groups cut by bytes, GeoParquet metadata) with
-// Store.Create. Memory holds one row group and the small fields of the spooled tiles.
+// Store.Create. The compressed pages of the row group being written wait in temporary files
+// (pageFiles), so memory holds the small fields of the spooled tiles and the pages being
+// encoded, not a row group.
+//
+// A data file is written by a background goroutine while the next tiles go to a second spool
+// file, so encoding and compressing one file overlaps reading the tiles of the next; at most
+// one file is being written at a time. Which tiles land in which file depends only on the
+// order of add calls. Files are recorded in written (and reported to onFile) by the
+// goroutine calling add, flush or wait, in the order they were cut; an error of a background
+// write is returned by the next add, flush or wait, and by every call after it.
 type batchWriter struct {
 	store   delta.Store
 	codec   *codec
 	opts    *Options
-	spool   *os.File
+	spool   *os.File // being filled
+	spare   *os.File // the other spool: free, or read by the file being written
 	sw      *bufio.Writer
 	size    int64 // spool bytes
 	pending []spooled
+	spareP  []spooled // backing array for the next pending
 	written []writtenFile
-	row     parquet.Row
-	bufs    [][]byte
 	onFile  func(writtenFile)
+	done    chan fileResult // the file being written, nil if none
+	err     error           // sticky: the first background write error
+
+	// Used by the background writer only (one at a time).
+	zstd  *pageCodec
+	pages *pageFiles
+	pw    *parquet.Writer // reused from file to file (Reset), nil after a failed file
+	row   parquet.Row
+	bufs  [][]byte
+}
+
+// fileJob is the spooled tiles of one data file.
+type fileJob struct {
+	spool   *os.File
+	pending []spooled
+}
+
+type fileResult struct {
+	f   writtenFile
+	job fileJob
+	err error
 }
 
 func newBatchWriter(s delta.Store, c *codec, o *Options) (*batchWriter, error) {
@@ -84,16 +114,31 @@ func newBatchWriter(s delta.Store, c *codec, o *Options) (*batchWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create tile spool: %w", err)
 	}
-	return &batchWriter{store: s, codec: c, opts: o, spool: f, sw: bufio.NewWriterSize(f, 1<<20)}, nil
+	z, err := newPageCodec()
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &batchWriter{store: s, codec: c, opts: o, spool: f, sw: bufio.NewWriterSize(f, 64<<10),
+		zstd: z, pages: &pageFiles{dir: o.TempDir}}, nil
 }
 
-// close removes the spool.
+// close waits for the file being written and removes the spools and page buffers.
 func (w *batchWriter) close() {
-	w.spool.Close()
-	os.Remove(w.spool.Name())
+	_ = w.wait()
+	w.pages.close()
+	for _, f := range []*os.File{w.spool, w.spare} {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
 }
 
+// paths lists the data files written, after waiting for the one being written.
 func (w *batchWriter) paths() []string {
+	_ = w.wait()
 	out := make([]string, len(w.written))
 	for i, f := range w.written {
 		out[i] = f.Path
@@ -101,14 +146,21 @@ func (w *batchWriter) paths() []string {
 	return out
 }
 
-// add spools a tile (its slices may be reused by the caller afterwards) and writes a data file
-// when the spool reaches the target size.
+// add spools a tile (its slices may be reused by the caller afterwards) and starts writing a
+// data file when the spool reaches the target size.
 func (w *batchWriter) add(ctx context.Context, t *tile) error {
+	if w.err != nil {
+		return w.err
+	}
 	sp := spooled{t: *t, off: w.size, lens: make([]int32, 0, len(t.Bands)+1)}
 	sp.t.Bands, sp.t.Footprint = nil, nil
 	sp.t.Stats = slices.Clone(t.Stats)
-	for _, b := range append(t.Bands, t.Footprint) {
-		if _, err := w.sw.Write(b); err != nil {
+	for i := range len(t.Bands) + 1 {
+		b := t.Footprint
+		if i < len(t.Bands) {
+			b = t.Bands[i]
+		}
+		if err := w.spoolWrite(b); err != nil {
 			return fmt.Errorf("write tile spool: %w", err)
 		}
 		sp.lens = append(sp.lens, int32(len(b)))
@@ -116,40 +168,93 @@ func (w *batchWriter) add(ctx context.Context, t *tile) error {
 	}
 	w.pending = append(w.pending, sp)
 	if w.size >= w.opts.TargetFileBytes {
-		return w.flush(ctx)
+		return w.cut(ctx)
 	}
 	return nil
 }
 
-// flush writes the spooled tiles as one data file.
+// spoolWrite appends b to the spool: small blobs through the buffer, large ones (band blobs)
+// straight to the file, saving a copy.
+func (w *batchWriter) spoolWrite(b []byte) error {
+	if len(b) < 64<<10 {
+		_, err := w.sw.Write(b)
+		return err
+	}
+	if err := w.sw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.spool.Write(b)
+	return err
+}
+
+// flush writes the spooled tiles as one data file and waits until every file is written.
 func (w *batchWriter) flush(ctx context.Context) error {
+	if err := w.cut(ctx); err != nil {
+		return err
+	}
+	return w.wait()
+}
+
+// cut hands the spooled tiles to a background goroutine that writes them as one data file,
+// once the previous file is written, and switches to the other spool.
+func (w *batchWriter) cut(ctx context.Context) error {
+	if w.err != nil {
+		return w.err
+	}
 	if len(w.pending) == 0 {
 		return nil
 	}
 	if err := w.sw.Flush(); err != nil {
 		return fmt.Errorf("write tile spool: %w", err)
 	}
-	slices.SortFunc(w.pending, func(a, b spooled) int {
-		return cmp.Or(cmp.Compare(a.t.Level, b.t.Level), cmp.Compare(a.t.Quadbin, b.t.Quadbin),
-			cmp.Compare(a.t.Source, b.t.Source), cmp.Compare(a.t.Row, b.t.Row), cmp.Compare(a.t.Col, b.t.Col))
-	})
-	f, err := w.writeFile(ctx)
-	if err != nil {
+	if err := w.wait(); err != nil {
 		return err
 	}
-	w.written = append(w.written, f)
-	if w.onFile != nil {
-		w.onFile(f)
+	if w.spare == nil {
+		f, err := os.CreateTemp(w.opts.TempDir, "deltaraster-spool-*")
+		if err != nil {
+			return fmt.Errorf("create tile spool: %w", err)
+		}
+		w.spare = f
 	}
-	w.pending = w.pending[:0]
+	job := fileJob{spool: w.spool, pending: w.pending}
+	next := w.spare
+	if err := next.Truncate(0); err != nil {
+		return fmt.Errorf("reset tile spool: %w", err)
+	}
+	if _, err := next.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("reset tile spool: %w", err)
+	}
+	w.spool, w.spare = next, job.spool
+	w.pending, w.spareP = w.spareP[:0], nil
 	w.size = 0
-	if err := w.spool.Truncate(0); err != nil {
-		return fmt.Errorf("reset tile spool: %w", err)
-	}
-	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("reset tile spool: %w", err)
-	}
 	w.sw.Reset(w.spool)
+	done := make(chan fileResult, 1)
+	w.done = done
+	go func() {
+		f, err := w.writeFile(ctx, job)
+		done <- fileResult{f: f, job: job, err: err}
+	}()
+	return nil
+}
+
+// wait waits for the data file being written, if any, and records it.
+func (w *batchWriter) wait() error {
+	if w.done == nil {
+		return w.err
+	}
+	r := <-w.done
+	w.done = nil
+	clear(r.job.pending) // drop the references to strings and stats
+	w.spareP = r.job.pending[:0]
+	if r.err != nil {
+		w.err = r.err
+		return r.err
+	}
+	w.written = append(w.written, r.f)
+	if w.onFile != nil {
+		w.onFile(r.f)
+	}
 	return nil
 }
 
@@ -164,7 +269,12 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *batchWriter) writeFile(ctx context.Context) (writtenFile, error) {
+// writeFile sorts a job's tiles by (level, quadbin) and writes them as one data file.
+func (w *batchWriter) writeFile(ctx context.Context, job fileJob) (writtenFile, error) {
+	slices.SortFunc(job.pending, func(a, b spooled) int {
+		return cmp.Or(cmp.Compare(a.t.Level, b.t.Level), cmp.Compare(a.t.Quadbin, b.t.Quadbin),
+			cmp.Compare(a.t.Source, b.t.Source), cmp.Compare(a.t.Row, b.t.Row), cmp.Compare(a.t.Col, b.t.Col))
+	})
 	path := "part-" + uuid.NewString() + ".zstd.parquet"
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -175,34 +285,40 @@ func (w *batchWriter) writeFile(ctx context.Context) (writtenFile, error) {
 	abort := func(err error) (writtenFile, error) {
 		cancel() // the object never becomes visible
 		out.Close()
+		w.pw = nil // its state is unknown: the next file starts with a new writer
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
 	cw := &countingWriter{w: out}
-	blobs := w.codec.blobColumns()
-	opts := []parquet.WriterOption{
-		w.codec.schema,
-		parquet.Compression(&parquet.Zstd),
-		parquet.DataPageVersion(1),
-		parquet.CreatedBy("deltaraster", delta.EngineInfo, ""),
+	if w.pw == nil {
+		opts := []parquet.WriterOption{
+			w.codec.schema,
+			parquet.Compression(w.zstd),
+			parquet.ColumnPageBuffers(w.pages),
+			parquet.DataPageVersion(1),
+			parquet.CreatedBy("deltaraster", delta.EngineInfo, ""),
+		}
+		for _, b := range w.codec.blobColumns() {
+			opts = append(opts, parquet.SkipPageBounds(b), parquet.SkipPageStatistics(b))
+		}
+		w.pw = parquet.NewWriter(cw, opts...)
+	} else {
+		w.pw.Reset(cw)
 	}
-	for _, b := range blobs {
-		opts = append(opts, parquet.SkipPageBounds(b), parquet.SkipPageStatistics(b))
-	}
-	pw := parquet.NewWriter(cw, opts...)
+	pw := w.pw
 	st := newFileStats(w.codec.layout)
 	sources := map[string]string{}
 	rgBase := int64(0)
 	rows := make([]parquet.Row, 1)
 	var t tile
-	for i := range w.pending {
+	for i := range job.pending {
 		if i%64 == 0 {
 			if err := ctx.Err(); err != nil {
 				return abort(err)
 			}
 		}
-		sp := &w.pending[i]
+		sp := &job.pending[i]
 		t = sp.t
-		if err := w.loadBlobs(sp, &t); err != nil {
+		if err := w.loadBlobs(job.spool, sp, &t); err != nil {
 			return abort(err)
 		}
 		w.row = w.codec.encode(w.row, &t)
@@ -226,11 +342,11 @@ func (w *batchWriter) writeFile(ctx context.Context) (writtenFile, error) {
 	if err := out.Close(); err != nil {
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
-	return writtenFile{Path: path, Size: cw.n, Rows: int64(len(w.pending)), Stats: st.json(), Sources: sources}, nil
+	return writtenFile{Path: path, Size: cw.n, Rows: int64(len(job.pending)), Stats: st.json(), Sources: sources}, nil
 }
 
 // loadBlobs reads a spooled tile's bands and footprint back into t.
-func (w *batchWriter) loadBlobs(sp *spooled, t *tile) error {
+func (w *batchWriter) loadBlobs(spool *os.File, sp *spooled, t *tile) error {
 	n := len(sp.lens)
 	for len(w.bufs) < n {
 		w.bufs = append(w.bufs, nil)
@@ -241,7 +357,7 @@ func (w *batchWriter) loadBlobs(sp *spooled, t *tile) error {
 			w.bufs[i] = make([]byte, l)
 		}
 		b := w.bufs[i][:l]
-		if _, err := w.spool.ReadAt(b, off); err != nil {
+		if _, err := spool.ReadAt(b, off); err != nil {
 			return fmt.Errorf("read tile spool: %w", err)
 		}
 		off += int64(l)
