@@ -1,6 +1,6 @@
 // Command conformancegolden derives, independently of the project's delta
 // package, the expected snapshot values of the conformance tables in
-// /work/shared/conformance and writes them as a golden JSON file.
+// ../shared/conformance and writes them as a golden JSON file.
 //
 //	go run ./internal/tools/conformancegolden -out delta/testdata/conformance_golden.json
 //
@@ -1200,7 +1200,7 @@ func extract(archive, dest string) error {
 }
 
 func main() {
-	root := flag.String("root", "/work/shared/conformance", "conformance tables root")
+	root := flag.String("root", "../shared/conformance", "conformance tables root (relative to the module root)")
 	outPath := flag.String("out", "delta/testdata/conformance_golden.json", "output file")
 	dump := flag.String("dump", "", "debug: print the actions decoded from one checkpoint/sidecar/commit file and exit")
 	flag.Parse()
