@@ -29,6 +29,7 @@ type pqFile struct {
 	rgBytes   int64
 	counted   *countingWriter
 	actions   int64
+	nulls     []arrow.Array // by column: all-null arrays that writeFiles slices
 }
 
 // countingWriter hides Close from the Parquet writer (which closes its sink even on error, and
@@ -96,6 +97,46 @@ func (f *pqFile) flush() error {
 	rec := f.rb.NewRecordBatch()
 	defer rec.Release()
 	f.rows.pending = 0
+	return f.writeRecord(rec)
+}
+
+// writeFiles writes n rows whose add and remove columns are given (nil: all null); every other
+// column is null. Rows added before and not yet flushed go first.
+func (f *pqFile) writeFiles(add, remove arrow.Array, n int) error {
+	if err := f.flush(); err != nil {
+		return err
+	}
+	schema := f.rb.Schema()
+	if f.nulls == nil {
+		f.nulls = make([]arrow.Array, schema.NumFields())
+	}
+	cols := make([]arrow.Array, schema.NumFields())
+	for i, fld := range schema.Fields() {
+		switch {
+		case fld.Name == "add" && add != nil:
+			cols[i] = add
+		case fld.Name == "remove" && remove != nil:
+			cols[i] = remove
+		default:
+			if f.nulls[i] == nil || f.nulls[i].Len() < n {
+				if f.nulls[i] != nil {
+					f.nulls[i].Release()
+				}
+				f.nulls[i] = array.MakeArrayOfNull(memory.DefaultAllocator, fld.Type, max(n, f.batchRows))
+			}
+			cols[i] = array.NewSlice(f.nulls[i], 0, int64(n))
+			defer cols[i].Release()
+		}
+	}
+	rec := array.NewRecordBatch(schema, cols, int64(n))
+	defer rec.Release()
+	f.actions += int64(n)
+	return f.writeRecord(rec)
+}
+
+// writeRecord writes a record into the current row group and starts a new row group once it
+// holds rgBytes.
+func (f *pqFile) writeRecord(rec arrow.RecordBatch) error {
 	if err := f.fw.WriteBuffered(rec); err != nil {
 		return fmt.Errorf("write %s: %w", f.key, err)
 	}
@@ -114,6 +155,8 @@ func (f *pqFile) close() (int64, error) {
 		err = fmt.Errorf("write %s: %w", f.key, cerr)
 	}
 	f.rb.Release()
+	release(f.nulls...)
+	f.nulls = nil
 	if err != nil {
 		f.abort()
 		return 0, err

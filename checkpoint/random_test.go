@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 var (
 	randomSeeds = flag.Int("random.seeds", 200, "number of seeded workloads TestRandomWorkloads runs")
 	randomSeed  = flag.Int64("random.seed", -1, "run only this seed of TestRandomWorkloads")
+	// copiedRows counts Result.CopiedRows over every workload: classic, then V2.
+	copiedRows [2]atomic.Int64
 )
 
 // TestRandomWorkloads runs seeded random histories (adds with stats, removes, re-adds,
@@ -38,6 +41,17 @@ func TestRandomWorkloads(t *testing.T) {
 	}
 	if *randomSeed >= 0 {
 		first, n = *randomSeed, 1
+	}
+	if n >= 20 {
+		// Most checkpoints follow an earlier one this package wrote: their rows must have been
+		// copied as columns, in both formats, or that path went untested.
+		t.Cleanup(func() {
+			t.Logf("rows copied from previous checkpoints: classic %d, v2 %d", copiedRows[0].Load(), copiedRows[1].Load())
+			if copiedRows[0].Load() == 0 || copiedRows[1].Load() == 0 {
+				t.Errorf("rows copied from previous checkpoints: classic %d, v2 %d; want both > 0",
+					copiedRows[0].Load(), copiedRows[1].Load())
+			}
+		})
 	}
 	for seed := first; seed < first+n; seed++ {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -538,9 +552,10 @@ func (w *workload) randomCheckpoint() {
 	if err != nil {
 		w.fatalf("checkpoint.Write(version %d, %+v): %v", arg, o, err)
 	}
-	w.logf("checkpoint at v%d (%s, batch %d, sidecars %d, row group bytes %d) at %s: %d adds, %d tombstones, %d dropped, %d txns dropped",
+	w.logf("checkpoint at v%d (%s, batch %d, sidecars %d, row group bytes %d) at %s: %d adds, %d tombstones, %d dropped, %d txns dropped, %d rows copied",
 		version, res.Format, o.BatchRows, o.Sidecars, o.RowGroupBytes, now.Format(time.RFC3339), res.NumAddFiles,
-		res.NumTombstones, res.DroppedRemoves, res.DroppedTxns)
+		res.NumTombstones, res.DroppedRemoves, res.DroppedTxns, res.CopiedRows)
+	copiedRows[map[string]int{"classic": 0, "v2": 1}[res.Format]].Add(res.CopiedRows)
 	if res.Version != version {
 		w.fatalf("checkpoint version %d, want %d", res.Version, version)
 	}

@@ -71,6 +71,9 @@ type Result struct {
 	SizeInBytes    int64    `json:"sizeInBytes"` // bytes of checkpoint files
 	DroppedRemoves int64    `json:"droppedTombstones"`
 	DroppedTxns    int64    `json:"droppedTxns"`
+	// CopiedRows counts the file actions copied from the previous checkpoint as Arrow columns
+	// rather than decoded and rebuilt.
+	CopiedRows int64 `json:"copiedRows"`
 	// Existing is set when a classic checkpoint of the version was already there: it is left
 	// as it is (a reader may be reading it) and only the hint is brought up to date; the
 	// counts above are then unknown (-1), except Actions and SizeInBytes.
@@ -203,6 +206,20 @@ func (f *fold) addStruct() *arrow.StructType {
 	return t
 }
 
+// passer is the column copier for a file of this schema.
+func (f *fold) passer(schema *arrow.Schema) *passer {
+	p := &passer{f: f}
+	for _, fld := range schema.Fields() {
+		switch fld.Name {
+		case "add":
+			p.addT = fld.Type
+		case "remove":
+			p.removeT = fld.Type
+		}
+	}
+	return p
+}
+
 // nonFileActions are the rows before the file list, in the order Spark writes them.
 func (f *fold) nonFileActions() []delta.Action {
 	p, m := f.snap.Protocol(), f.snap.Metadata()
@@ -219,6 +236,7 @@ func (f *fold) nonFileActions() []delta.Action {
 // counts accumulates what the checkpoint holds of the file list.
 type counts struct {
 	adds, tombstones, tableBytes, dropped int64
+	copied                               int64
 }
 
 // keep applies tombstone retention and counts; it reports whether the action is written.
@@ -257,17 +275,41 @@ func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *f
 		}
 	}
 	var c counts
-	for a, err := range snap.FileActions(ctx) {
-		if err == nil && f.keep(a, &c) {
-			err = pf.add(a)
-			if o.Progress != nil && (c.adds+c.tombstones)%int64(o.BatchRows) == 0 {
-				o.Progress(c.adds + c.tombstones)
+	pass := f.passer(schema)
+	var runs []run
+	progress := func() {
+		if o.Progress != nil {
+			o.Progress(c.adds + c.tombstones)
+		}
+	}
+	err = snap.FileActionBatches(ctx, func(a delta.Action) error {
+		if !f.keep(a, &c) {
+			return nil
+		}
+		if (c.adds+c.tombstones)%int64(o.BatchRows) == 0 {
+			progress()
+		}
+		return pf.add(a)
+	}, func(b delta.CheckpointBatch) (bool, error) {
+		var ok bool
+		if runs, ok = pass.runs(b, &c, runs[:0]); !ok {
+			return false, nil
+		}
+		for _, r := range runs {
+			add, remove := r.slices(b)
+			err := pf.writeFiles(add, remove, r.to-r.from)
+			release(add, remove)
+			c.copied += int64(r.to - r.from)
+			if err != nil {
+				return true, err
 			}
 		}
-		if err != nil {
-			pf.abort()
-			return Result{}, err
-		}
+		progress()
+		return true, nil
+	})
+	if err != nil {
+		pf.abort()
+		return Result{}, err
 	}
 	n, err := pf.close()
 	if err != nil {
@@ -276,7 +318,7 @@ func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *f
 	f.schemaJSON = schemaJSON(schema)
 	return Result{Version: snap.Version(), Format: "classic", Keys: []string{key}, Actions: pf.actions,
 		NumAddFiles: c.adds, NumTombstones: c.tombstones, TableSizeBytes: c.tableBytes, SizeInBytes: n,
-		DroppedRemoves: c.dropped, DroppedTxns: f.droppedTxns}, nil
+		DroppedRemoves: c.dropped, DroppedTxns: f.droppedTxns, CopiedRows: c.copied}, nil
 }
 
 // writeV2 writes the file list into Sidecars Parquet sidecars in parallel (batches handed out
@@ -286,10 +328,16 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	addT := f.addStruct()
+	// A piece is a batch of decoded actions or a run of copied rows (add and remove columns).
+	type piece struct {
+		acts        []delta.Action
+		add, remove arrow.Array
+		rows        int
+	}
 	type sidecarOut struct {
 		key  string
 		pf   *pqFile
-		in   chan []delta.Action
+		in   chan piece
 		size int64
 		err  error
 	}
@@ -304,7 +352,8 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 	}
 	for i := range outs {
 		key := delta.SidecarDir + uuid.NewString() + ".parquet"
-		pf, err := newPQFile(ctx, s, key, schemaFor(sidecarFile, addT), f.stats, o)
+		schema := schemaFor(sidecarFile, addT)
+		pf, err := newPQFile(ctx, s, key, schema, f.stats, o)
 		if err != nil {
 			for _, so := range outs[:i] {
 				close(so.in)
@@ -313,20 +362,24 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 			abortAll()
 			return Result{}, err
 		}
-		so := &sidecarOut{key: key, pf: pf, in: make(chan []delta.Action, 1)}
+		so := &sidecarOut{key: key, pf: pf, in: make(chan piece, 1)}
 		outs[i] = so
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for batch := range so.in {
-				if so.err != nil {
-					continue
+			for p := range so.in {
+				if so.err == nil && p.acts == nil {
+					so.err = so.pf.writeFiles(p.add, p.remove, p.rows)
 				}
-				for _, a := range batch {
-					if so.err = so.pf.add(a); so.err != nil {
-						cancel()
+				release(p.add, p.remove)
+				for _, a := range p.acts {
+					if so.err != nil {
 						break
 					}
+					so.err = so.pf.add(a)
+				}
+				if so.err != nil {
+					cancel()
 				}
 			}
 		}()
@@ -334,32 +387,54 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 	var c counts
 	batch := make([]delta.Action, 0, o.BatchRows)
 	next := 0
-	send := func() {
+	send := func(p piece) error {
 		select {
-		case outs[next%len(outs)].in <- batch:
+		case outs[next%len(outs)].in <- p:
 		case <-ctx.Done():
+			release(p.add, p.remove)
+			return ctx.Err()
 		}
 		next++
-		batch = make([]delta.Action, 0, o.BatchRows)
+		return nil
 	}
-	var streamErr error
-	for a, err := range snap.FileActions(ctx) {
-		if err != nil {
-			streamErr = err
-			break
+	sendBatch := func() error {
+		err := send(piece{acts: batch})
+		batch = make([]delta.Action, 0, o.BatchRows)
+		if o.Progress != nil {
+			o.Progress(c.adds + c.tombstones)
 		}
-		if f.keep(a, &c) {
-			batch = append(batch, a)
-			if len(batch) == o.BatchRows {
-				send()
-				if o.Progress != nil {
-					o.Progress(c.adds + c.tombstones)
-				}
+		return err
+	}
+	pass := f.passer(schemaFor(sidecarFile, addT))
+	var runs []run
+	streamErr := snap.FileActionBatches(ctx, func(a delta.Action) error {
+		if !f.keep(a, &c) {
+			return nil
+		}
+		batch = append(batch, a)
+		if len(batch) == o.BatchRows {
+			return sendBatch()
+		}
+		return nil
+	}, func(b delta.CheckpointBatch) (bool, error) {
+		var ok bool
+		if runs, ok = pass.runs(b, &c, runs[:0]); !ok {
+			return false, nil
+		}
+		for _, r := range runs {
+			add, remove := r.slices(b)
+			c.copied += int64(r.to - r.from)
+			if err := send(piece{add: add, remove: remove, rows: r.to - r.from}); err != nil {
+				return true, err
 			}
 		}
-	}
+		if o.Progress != nil {
+			o.Progress(c.adds + c.tombstones)
+		}
+		return true, nil
+	})
 	if streamErr == nil && len(batch) > 0 {
-		send()
+		streamErr = sendBatch()
 	}
 	for _, so := range outs {
 		close(so.in)
@@ -380,7 +455,7 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		return Result{}, streamErr
 	}
 	res := Result{Version: snap.Version(), Format: "v2", NumAddFiles: c.adds, NumTombstones: c.tombstones,
-		TableSizeBytes: c.tableBytes, DroppedRemoves: c.dropped, DroppedTxns: f.droppedTxns}
+		TableSizeBytes: c.tableBytes, DroppedRemoves: c.dropped, DroppedTxns: f.droppedTxns, CopiedRows: c.copied}
 	var sidecars []delta.Sidecar
 	now := time.Now().UnixMilli()
 	for i, so := range outs {

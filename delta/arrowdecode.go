@@ -162,23 +162,7 @@ func (c structCol) statsFromStruct(name string, i int) string {
 }
 
 func (c structCol) deletionVector(name string, i int) *DeletionVector {
-	dv := c.sub(name)
-	if !dv.valid(i) {
-		return nil
-	}
-	st, ok := dv.str("storageType", i)
-	if !ok {
-		return nil
-	}
-	p, _ := dv.str("pathOrInlineDv", i)
-	size, _ := dv.int("sizeInBytes", i)
-	card, _ := dv.int("cardinality", i)
-	d := &DeletionVector{StorageType: st, PathOrInlineDv: p, SizeInBytes: int32(size), Cardinality: card}
-	if off, ok := dv.int("offset", i); ok {
-		o := int32(off)
-		d.Offset = &o
-	}
-	return d
+	return dvAt(c.sub(name), i)
 }
 
 // decodeRow turns row i of a checkpoint record into the actions it holds (usually one).

@@ -57,6 +57,17 @@ var actionColumns = []struct {
 // record batches of batchRows rows. It never holds more than one batch of decoded rows; the
 // sidecar list (a few entries) is the only thing gathered.
 func readCheckpoint(ctx context.Context, s Store, cp Checkpoint, want actionSet, batchRows int, fn func(Action) error) error {
+	return readCheckpointFiles(ctx, s, cp, want, batchRows, fn, nil)
+}
+
+// fileRecordFunc receives the add and remove columns of one record batch of a Parquet
+// checkpoint file (key) with n rows; a column the file lacks has a nil arr.
+type fileRecordFunc func(key string, add, remove structCol, n int) error
+
+// readCheckpointFiles is readCheckpoint; when files is not nil, the add and remove columns of
+// Parquet files (with every leaf, partitionValues_parsed included) go to files a record batch
+// at a time instead of to fn row by row. JSON files always go row by row.
+func readCheckpointFiles(ctx context.Context, s Store, cp Checkpoint, want actionSet, batchRows int, fn func(Action) error, files fileRecordFunc) error {
 	// Any checkpoint of a v2Checkpoint table may name sidecars, classic-named ones included.
 	var sidecars []Sidecar
 	collect := func(key string) func(Action) error {
@@ -88,7 +99,7 @@ func readCheckpoint(ctx context.Context, s Store, cp Checkpoint, want actionSet,
 				return collect(f.Key)(a)
 			})
 		} else {
-			err = readParquetActions(ctx, s, f, cp.Version, topWant, batchRows, collect(f.Key))
+			err = readParquetFiles(ctx, s, f, cp.Version, topWant, batchRows, collect(f.Key), files)
 		}
 		if err != nil {
 			return err
@@ -105,7 +116,7 @@ func readCheckpoint(ctx context.Context, s Store, cp Checkpoint, want actionSet,
 				return &CorruptError{Path: key, Version: cp.Version, Err: err}
 			}
 		}
-		if err := readParquetActions(ctx, s, info, cp.Version, want&wantFiles, batchRows, fn); err != nil {
+		if err := readParquetFiles(ctx, s, info, cp.Version, want&wantFiles, batchRows, fn, files); err != nil {
 			return err
 		}
 	}
@@ -146,10 +157,47 @@ func (a Action) in(want actionSet) bool {
 	return false
 }
 
-// readParquetActions reads the wanted action columns of one Parquet checkpoint file. Columns the
-// file does not have are skipped (a checkpoint need not carry every action type). Panics of the
+// readParquetActions reads the wanted action columns of one Parquet checkpoint file row by
+// row. Columns the file does not have are skipped (a checkpoint need not carry every action
+// type).
+func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, fn func(Action) error) error {
+	return readParquetFiles(ctx, s, f, version, want, batchRows, fn, nil)
+}
+
+// readParquetFiles is readParquetActions, except that when files is not nil the add and remove
+// columns go to files a record batch at a time (the other columns still go to fn).
+func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, fn func(Action) error, files fileRecordFunc) error {
+	return readParquetRecords(ctx, s, f, version, want, batchRows, files != nil, func(cols map[string]structCol, n int) error {
+		if files == nil {
+			for i := range n {
+				if err := decodeRow(cols, i, fn); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		add, remove := cols["add"], cols["remove"]
+		delete(cols, "add")
+		delete(cols, "remove")
+		if len(cols) > 0 {
+			for i := range n {
+				if err := decodeRow(cols, i, fn); err != nil {
+					return err
+				}
+			}
+		}
+		if add.arr == nil && remove.arr == nil {
+			return nil
+		}
+		return files(f.Key, add, remove, n)
+	})
+}
+
+// readParquetRecords reads the wanted action columns of one Parquet checkpoint file in record
+// batches of batchRows rows and hands each to fn as its top-level struct columns. With
+// allFileLeaves, add and remove keep every leaf (partitionValues_parsed too). Panics of the
 // Parquet decoder on corrupt input become a *CorruptError.
-func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, fn func(Action) error) (err error) {
+func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, allFileLeaves bool, fn func(cols map[string]structCol, n int) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = corrupt(f.Key, version, "decode parquet: %v", r)
@@ -176,7 +224,7 @@ func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int6
 	for _, fld := range fr.Manifest.Fields {
 		for _, c := range actionColumns {
 			if fld.Field.Name == c.name && want&c.bit != 0 {
-				leaves = appendLeaves(leaves, fld)
+				leaves = appendLeaves(leaves, fld, allFileLeaves && c.bit&wantFiles != 0)
 			}
 		}
 	}
@@ -197,10 +245,8 @@ func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int6
 		if err != nil {
 			return &CorruptError{Path: f.Key, Version: version, Err: err}
 		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			if err := decodeRow(cols, i, fn); err != nil {
-				return err
-			}
+		if err := fn(cols, int(rec.NumRows())); err != nil {
+			return err
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
@@ -213,16 +259,17 @@ func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int6
 }
 
 // appendLeaves adds the leaf columns of fld, leaving out the parsed partition values (the
-// string map is what this package reads). stats_parsed is read: some writers store only it.
-func appendLeaves(leaves []int, fld pqarrow.SchemaField) []int {
+// string map is what this package reads) unless all is set. stats_parsed is read: some writers
+// store only it.
+func appendLeaves(leaves []int, fld pqarrow.SchemaField, all bool) []int {
 	if fld.IsLeaf() {
 		return append(leaves, fld.ColIndex)
 	}
 	for _, c := range fld.Children {
-		if c.Field != nil && c.Field.Name == "partitionValues_parsed" {
+		if !all && c.Field != nil && c.Field.Name == "partitionValues_parsed" {
 			continue
 		}
-		leaves = appendLeaves(leaves, c)
+		leaves = appendLeaves(leaves, c, all)
 	}
 	return leaves
 }

@@ -40,6 +40,14 @@ func (s keySet) add(k fileKey)      { s[k] = struct{}{} }
 // checkPath refuses a data file path that leaves the table root: an absolute URI or path, a
 // ".." segment after decoding, or an empty path. Paths are URIs relative to the root.
 func checkPath(p string) error {
+	if plainRelative(p) {
+		return nil
+	}
+	return checkPathFull(p)
+}
+
+// checkPathFull is checkPath without the fast path.
+func checkPathFull(p string) error {
 	if p == "" {
 		return fmt.Errorf("empty path: %w", ErrInvalidPath)
 	}
@@ -62,6 +70,26 @@ func checkPath(p string) error {
 		return fmt.Errorf("path resolves outside the root: %w", ErrInvalidPath)
 	}
 	return nil
+}
+
+// plainRelative reports, without allocating, that p is certainly a path inside the root: not
+// empty, no leading slash, no escapes, backslashes or colons (so no scheme), and no segment
+// beginning with a dot. Anything else gets the full check.
+func plainRelative(p string) bool {
+	if p == "" || p[0] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%', '\\', ':':
+			return false
+		case '.':
+			if i == 0 || p[i-1] == '/' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // FileKey returns the store key of a data file path from the log: the URI decoded. The path

@@ -244,6 +244,17 @@ func (s *Snapshot) Tombstones(ctx context.Context) iter.Seq2[*Remove, error] {
 // reported once, with its newest action; only the keys met in commits are remembered, as
 // 128-bit hashes, and only while older sources remain to be read.
 func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error) error {
+	seen, err := s.replayTail(ctx, fn)
+	if err != nil || s.segment.Checkpoint == nil {
+		return err
+	}
+	cp := *s.segment.Checkpoint
+	return readCheckpoint(ctx, s.store, cp, wantFiles, s.batchRows, s.checkpointRow(cp, seen, fn))
+}
+
+// replayTail reports the newest file action of every key met in the commits, newest commit
+// first, and returns those keys when a checkpoint remains to be read.
+func (s *Snapshot) replayTail(ctx context.Context, fn func(*Add, *Remove) error) (keySet, error) {
 	seen := newKeySet()
 	commits := s.segment.Commits
 	for i := len(commits) - 1; i >= 0; i-- {
@@ -277,17 +288,19 @@ func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error
 			return fn(a.Add, a.Remove)
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, k := range pending {
 			seen.add(k)
 		}
 	}
-	if s.segment.Checkpoint == nil {
-		return nil
-	}
-	cp := *s.segment.Checkpoint
-	return readCheckpoint(ctx, s.store, cp, wantFiles, s.batchRows, func(a Action) error {
+	return seen, nil
+}
+
+// checkpointRow is the row path over checkpoint cp: every file action whose key the tail did
+// not supersede goes to fn.
+func (s *Snapshot) checkpointRow(cp Checkpoint, seen keySet, fn func(*Add, *Remove) error) func(Action) error {
+	return func(a Action) error {
 		var k fileKey
 		var p string
 		if a.Add != nil {
@@ -302,7 +315,7 @@ func (s *Snapshot) replayFiles(ctx context.Context, fn func(*Add, *Remove) error
 			return nil
 		}
 		return fn(a.Add, a.Remove)
-	})
+	}
 }
 
 // AppTransactions returns the newest txn of every application. The set is small (one entry per
