@@ -158,7 +158,7 @@ func newFold(ctx context.Context, snap *delta.Snapshot, o Options) (*fold, error
 		}
 		txnFrom = now.Add(-d).UnixMilli()
 	}
-	txns, err := snap.AppTransactions(ctx)
+	txns, domains, err := snap.TxnsAndDomains(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +169,6 @@ func newFold(ctx context.Context, snap *delta.Snapshot, o Options) (*fold, error
 			continue
 		}
 		f.txns = append(f.txns, t)
-	}
-	domains, err := snap.DomainMetadata(ctx)
-	if err != nil {
-		return nil, err
 	}
 	for _, d := range sortedMapKeys(domains) {
 		f.domains = append(f.domains, domains[d])
@@ -236,7 +232,7 @@ func (f *fold) nonFileActions() []delta.Action {
 // counts accumulates what the checkpoint holds of the file list.
 type counts struct {
 	adds, tombstones, tableBytes, dropped int64
-	copied                               int64
+	copied                                int64
 }
 
 // keep applies tombstone retention and counts; it reports whether the action is written.

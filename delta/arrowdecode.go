@@ -58,8 +58,9 @@ func arrowString(a arrow.Array, i int) (string, bool) {
 	return "", false
 }
 
-func (c structCol) int(name string, i int) (int64, bool) {
-	a := c.children[name]
+func (c structCol) int(name string, i int) (int64, bool) { return arrowInt(c.children[name], i) }
+
+func arrowInt(a arrow.Array, i int) (int64, bool) {
 	if a == nil || a.IsNull(i) {
 		return 0, false
 	}
@@ -78,16 +79,19 @@ func (c structCol) int(name string, i int) (int64, bool) {
 	return 0, false
 }
 
-func (c structCol) intPtr(name string, i int) *int64 {
-	v, ok := c.int(name, i)
+func (c structCol) intPtr(name string, i int) *int64 { return intPtrAt(c.children[name], i) }
+
+func intPtrAt(a arrow.Array, i int) *int64 {
+	v, ok := arrowInt(a, i)
 	if !ok {
 		return nil
 	}
 	return &v
 }
 
-func (c structCol) bool(name string, i int) (bool, bool) {
-	a := c.children[name]
+func (c structCol) bool(name string, i int) (bool, bool) { return arrowBool(c.children[name], i) }
+
+func arrowBool(a arrow.Array, i int) (bool, bool) {
 	if a == nil || a.IsNull(i) {
 		return false, false
 	}
@@ -97,9 +101,9 @@ func (c structCol) bool(name string, i int) (bool, bool) {
 	return false, false
 }
 
-// strMap reads a map<string,string>; null values stay nil pointers.
-func (c structCol) strMap(name string, i int) map[string]*string {
-	m, ok := c.children[name].(*array.Map)
+// strMapAt reads a map<string,string>; null values stay nil pointers.
+func strMapAt(a arrow.Array, i int) map[string]*string {
+	m, ok := a.(*array.Map)
 	if !ok || m.IsNull(i) {
 		return nil
 	}
@@ -117,8 +121,11 @@ func (c structCol) strMap(name string, i int) map[string]*string {
 	return out
 }
 
-func (c structCol) tags(name string, i int) map[string]string {
-	m := c.strMap(name, i)
+func (c structCol) tags(name string, i int) map[string]string { return tagsAt(c.children[name], i) }
+
+// tagsAt reads a map<string,string> without its null values.
+func tagsAt(a arrow.Array, i int) map[string]string {
+	m := strMapAt(a, i)
 	if len(m) == 0 {
 		return nil
 	}
@@ -149,8 +156,8 @@ func (c structCol) strList(name string, i int) []string {
 
 // statsFromStruct renders a stats_parsed struct as the JSON stats string, for checkpoints
 // written with structured stats only (writeStatsAsJson=false).
-func (c structCol) statsFromStruct(name string, i int) string {
-	st, ok := c.children[name].(*array.Struct)
+func statsFromStruct(a arrow.Array, i int) string {
+	st, ok := a.(*array.Struct)
 	if !ok || st.IsNull(i) {
 		return ""
 	}
@@ -161,48 +168,116 @@ func (c structCol) statsFromStruct(name string, i int) string {
 	return string(b)
 }
 
-func (c structCol) deletionVector(name string, i int) *DeletionVector {
-	return dvAt(c.sub(name), i)
+// dvAt is the deletion vector of row i of a deletionVector column, or nil.
+func dvAt(c structCol, i int) *DeletionVector {
+	if !c.valid(i) {
+		return nil
+	}
+	st, ok := c.str("storageType", i)
+	if !ok {
+		return nil
+	}
+	p, _ := c.str("pathOrInlineDv", i)
+	size, _ := c.int("sizeInBytes", i)
+	card, _ := c.int("cardinality", i)
+	d := &DeletionVector{StorageType: st, PathOrInlineDv: p, SizeInBytes: int32(size), Cardinality: card}
+	if off, ok := c.int("offset", i); ok {
+		o := int32(off)
+		d.Offset = &o
+	}
+	return d
+}
+
+// fileCols are the children of an add or remove column, looked up once per record batch: the
+// rows of these columns are most of a checkpoint.
+type fileCols struct {
+	structCol
+	path, partitionValues, size, modificationTime, dataChange, tags, stats, statsParsed arrow.Array
+	baseRowID, defaultRowCommitVersion, clusteringProvider, deletionTimestamp, extended arrow.Array
+	dv                                                                                  structCol
+}
+
+func newFileCols(c structCol) fileCols {
+	return fileCols{structCol: c, path: c.children["path"], partitionValues: c.children["partitionValues"],
+		size: c.children["size"], modificationTime: c.children["modificationTime"],
+		dataChange: c.children["dataChange"], tags: c.children["tags"], stats: c.children["stats"],
+		statsParsed: c.children["stats_parsed"], baseRowID: c.children["baseRowId"],
+		defaultRowCommitVersion: c.children["defaultRowCommitVersion"],
+		clusteringProvider:      c.children["clusteringProvider"],
+		deletionTimestamp:       c.children["deletionTimestamp"],
+		extended:                c.children["extendedFileMetadata"], dv: c.sub("deletionVector")}
+}
+
+// recordCols are the top-level action columns of a checkpoint record batch; a column the file
+// does not have (or that was not read) has a nil arr.
+type recordCols struct {
+	add, remove                                              fileCols
+	metaData, protocol, txn, domain, sidecar, checkpointMeta structCol
+}
+
+// others reports whether any column besides add and remove is present.
+func (r *recordCols) others() bool {
+	for _, c := range []structCol{r.metaData, r.protocol, r.txn, r.domain, r.sidecar, r.checkpointMeta} {
+		if c.arr != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fileCols) add(i int) *Add {
+	p, ok := arrowString(f.path, i)
+	if !ok {
+		return nil
+	}
+	a := &Add{Path: p, PartitionValues: strMapAt(f.partitionValues, i), Tags: tagsAt(f.tags, i),
+		DeletionVector: dvAt(f.dv, i), BaseRowID: intPtrAt(f.baseRowID, i),
+		DefaultRowCommitVersion: intPtrAt(f.defaultRowCommitVersion, i)}
+	a.Size, _ = arrowInt(f.size, i)
+	a.ModificationTime, _ = arrowInt(f.modificationTime, i)
+	a.DataChange, _ = arrowBool(f.dataChange, i)
+	a.Stats, _ = arrowString(f.stats, i)
+	if a.Stats == "" {
+		a.Stats = statsFromStruct(f.statsParsed, i)
+	}
+	a.ClusteringProvider, _ = arrowString(f.clusteringProvider, i)
+	return a
+}
+
+func (f *fileCols) remove(i int) *Remove {
+	p, ok := arrowString(f.path, i)
+	if !ok {
+		return nil
+	}
+	r := &Remove{Path: p, DeletionTimestamp: intPtrAt(f.deletionTimestamp, i),
+		PartitionValues: strMapAt(f.partitionValues, i), Size: intPtrAt(f.size, i),
+		Tags: tagsAt(f.tags, i), DeletionVector: dvAt(f.dv, i),
+		BaseRowID: intPtrAt(f.baseRowID, i), DefaultRowCommitVersion: intPtrAt(f.defaultRowCommitVersion, i)}
+	r.DataChange, _ = arrowBool(f.dataChange, i)
+	r.Stats, _ = arrowString(f.stats, i)
+	if v, ok := arrowBool(f.extended, i); ok {
+		r.ExtendedFileMetadata = &v
+	}
+	return r
 }
 
 // decodeRow turns row i of a checkpoint record into the actions it holds (usually one).
-// cols maps top-level column names to their struct columns.
-func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
-	if c, ok := cols["add"]; ok && c.valid(i) {
-		if p, ok := c.str("path", i); ok {
-			a := &Add{Path: p, PartitionValues: c.strMap("partitionValues", i), Tags: c.tags("tags", i),
-				DeletionVector: c.deletionVector("deletionVector", i), BaseRowID: c.intPtr("baseRowId", i),
-				DefaultRowCommitVersion: c.intPtr("defaultRowCommitVersion", i)}
-			a.Size, _ = c.int("size", i)
-			a.ModificationTime, _ = c.int("modificationTime", i)
-			a.DataChange, _ = c.bool("dataChange", i)
-			a.Stats, _ = c.str("stats", i)
-			if a.Stats == "" {
-				a.Stats = c.statsFromStruct("stats_parsed", i)
-			}
-			a.ClusteringProvider, _ = c.str("clusteringProvider", i)
+func decodeRow(cols *recordCols, i int, fn func(Action) error) error {
+	if cols.add.valid(i) {
+		if a := cols.add.add(i); a != nil {
 			if err := fn(Action{Add: a}); err != nil {
 				return err
 			}
 		}
 	}
-	if c, ok := cols["remove"]; ok && c.valid(i) {
-		if p, ok := c.str("path", i); ok {
-			r := &Remove{Path: p, DeletionTimestamp: c.intPtr("deletionTimestamp", i),
-				PartitionValues: c.strMap("partitionValues", i), Size: c.intPtr("size", i),
-				Tags: c.tags("tags", i), DeletionVector: c.deletionVector("deletionVector", i),
-				BaseRowID: c.intPtr("baseRowId", i), DefaultRowCommitVersion: c.intPtr("defaultRowCommitVersion", i)}
-			r.DataChange, _ = c.bool("dataChange", i)
-			r.Stats, _ = c.str("stats", i)
-			if v, ok := c.bool("extendedFileMetadata", i); ok {
-				r.ExtendedFileMetadata = &v
-			}
+	if cols.remove.valid(i) {
+		if r := cols.remove.remove(i); r != nil {
 			if err := fn(Action{Remove: r}); err != nil {
 				return err
 			}
 		}
 	}
-	if c, ok := cols["metaData"]; ok && c.valid(i) {
+	if c := cols.metaData; c.valid(i) {
 		if id, ok := c.str("id", i); ok {
 			m := &Metadata{ID: id, PartitionColumns: c.strList("partitionColumns", i),
 				Configuration: c.tags("configuration", i), CreatedTime: c.intPtr("createdTime", i)}
@@ -220,7 +295,7 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 			}
 		}
 	}
-	if c, ok := cols["protocol"]; ok && c.valid(i) {
+	if c := cols.protocol; c.valid(i) {
 		r, ok1 := c.int("minReaderVersion", i)
 		w, ok2 := c.int("minWriterVersion", i)
 		if ok1 && ok2 {
@@ -231,7 +306,7 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 			}
 		}
 	}
-	if c, ok := cols["txn"]; ok && c.valid(i) {
+	if c := cols.txn; c.valid(i) {
 		if id, ok := c.str("appId", i); ok {
 			t := &SetTransaction{AppID: id, LastUpdated: c.intPtr("lastUpdated", i)}
 			t.Version, _ = c.int("version", i)
@@ -240,7 +315,7 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 			}
 		}
 	}
-	if c, ok := cols["domainMetadata"]; ok && c.valid(i) {
+	if c := cols.domain; c.valid(i) {
 		if d, ok := c.str("domain", i); ok {
 			dm := &DomainMetadata{Domain: d}
 			dm.Configuration, _ = c.str("configuration", i)
@@ -250,7 +325,7 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 			}
 		}
 	}
-	if c, ok := cols["sidecar"]; ok && c.valid(i) {
+	if c := cols.sidecar; c.valid(i) {
 		if p, ok := c.str("path", i); ok {
 			s := &Sidecar{Path: p, Tags: c.tags("tags", i)}
 			s.SizeInBytes, _ = c.int("sizeInBytes", i)
@@ -260,7 +335,7 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 			}
 		}
 	}
-	if c, ok := cols["checkpointMetadata"]; ok && c.valid(i) {
+	if c := cols.checkpointMeta; c.valid(i) {
 		if v, ok := c.int("version", i); ok {
 			if err := fn(Action{CheckpointMetadata: &CheckpointMetadata{Version: v, Tags: c.tags("tags", i)}}); err != nil {
 				return err
@@ -270,15 +345,40 @@ func decodeRow(cols map[string]structCol, i int, fn func(Action) error) error {
 	return nil
 }
 
-// recordColumns maps a record's top-level struct columns by name.
-func recordColumns(rec arrow.RecordBatch) (map[string]structCol, error) {
-	cols := make(map[string]structCol, rec.NumCols())
+// recordColumns resolves a record's top-level action columns; other columns are ignored.
+func recordColumns(rec arrow.RecordBatch) (*recordCols, error) {
+	cols := &recordCols{}
 	for i, f := range rec.Schema().Fields() {
+		var dst *structCol
+		switch f.Name {
+		case "add", "remove":
+		case "metaData":
+			dst = &cols.metaData
+		case "protocol":
+			dst = &cols.protocol
+		case "txn":
+			dst = &cols.txn
+		case "domainMetadata":
+			dst = &cols.domain
+		case "sidecar":
+			dst = &cols.sidecar
+		case "checkpointMetadata":
+			dst = &cols.checkpointMeta
+		default:
+			continue
+		}
 		c, ok := newStructCol(rec.Column(i))
 		if !ok {
 			return nil, fmt.Errorf("column %q is %s, want a struct", f.Name, f.Type)
 		}
-		cols[f.Name] = c
+		switch f.Name {
+		case "add":
+			cols.add = newFileCols(c)
+		case "remove":
+			cols.remove = newFileCols(c)
+		default:
+			*dst = c
+		}
 	}
 	return cols, nil
 }

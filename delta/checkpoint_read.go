@@ -62,7 +62,7 @@ func readCheckpoint(ctx context.Context, s Store, cp Checkpoint, want actionSet,
 
 // fileRecordFunc receives the add and remove columns of one record batch of a Parquet
 // checkpoint file (key) with n rows; a column the file lacks has a nil arr.
-type fileRecordFunc func(key string, add, remove structCol, n int) error
+type fileRecordFunc func(key string, add, remove *fileCols, n int) error
 
 // readCheckpointFiles is readCheckpoint; when files is not nil, the add and remove columns of
 // Parquet files (with every leaf, partitionValues_parsed included) go to files a record batch
@@ -167,7 +167,7 @@ func readParquetActions(ctx context.Context, s Store, f ObjectInfo, version int6
 // readParquetFiles is readParquetActions, except that when files is not nil the add and remove
 // columns go to files a record batch at a time (the other columns still go to fn).
 func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, fn func(Action) error, files fileRecordFunc) error {
-	return readParquetRecords(ctx, s, f, version, want, batchRows, files != nil, func(cols map[string]structCol, n int) error {
+	return readParquetRecords(ctx, s, f, version, want, batchRows, files != nil, func(cols *recordCols, n int) error {
 		if files == nil {
 			for i := range n {
 				if err := decodeRow(cols, i, fn); err != nil {
@@ -176,12 +176,12 @@ func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64,
 			}
 			return nil
 		}
-		add, remove := cols["add"], cols["remove"]
-		delete(cols, "add")
-		delete(cols, "remove")
-		if len(cols) > 0 {
+		add, remove := cols.add, cols.remove
+		if cols.others() {
+			others := *cols
+			others.add, others.remove = fileCols{}, fileCols{}
 			for i := range n {
-				if err := decodeRow(cols, i, fn); err != nil {
+				if err := decodeRow(&others, i, fn); err != nil {
 					return err
 				}
 			}
@@ -189,7 +189,7 @@ func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64,
 		if add.arr == nil && remove.arr == nil {
 			return nil
 		}
-		return files(f.Key, add, remove, n)
+		return files(f.Key, &add, &remove, n)
 	})
 }
 
@@ -197,7 +197,7 @@ func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64,
 // batches of batchRows rows and hands each to fn as its top-level struct columns. With
 // allFileLeaves, add and remove keep every leaf (partitionValues_parsed too). Panics of the
 // Parquet decoder on corrupt input become a *CorruptError.
-func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, allFileLeaves bool, fn func(cols map[string]structCol, n int) error) (err error) {
+func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, allFileLeaves bool, fn func(cols *recordCols, n int) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = corrupt(f.Key, version, "decode parquet: %v", r)

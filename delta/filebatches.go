@@ -36,23 +36,21 @@ func (s *Snapshot) FileActionBatches(ctx context.Context, action func(Action) er
 	cp := *s.segment.Checkpoint
 	row := s.checkpointRow(cp, seen, fn)
 	live := make([]bool, 0, s.batchRows)
-	return readCheckpointFiles(ctx, s.store, cp, wantFiles, s.batchRows, row, func(key string, add, remove structCol, n int) error {
+	return readCheckpointFiles(ctx, s.store, cp, wantFiles, s.batchRows, row, func(key string, add, remove *fileCols, n int) error {
 		if cap(live) < n {
 			live = make([]bool, n)
 		}
 		live = live[:n]
-		addPaths, remPaths := add.children["path"], remove.children["path"]
-		addDVs, remDVs := add.sub("deletionVector"), remove.sub("deletionVector")
 		rowPath := false // a row with both an add and a remove: decode the batch row by row
 		for i := range n {
 			live[i] = false
 			p, isAdd := "", false
 			if add.valid(i) {
-				p, isAdd = arrowString(addPaths, i)
+				p, isAdd = arrowString(add.path, i)
 			}
 			q, isRemove := "", false
 			if remove.valid(i) {
-				q, isRemove = arrowString(remPaths, i)
+				q, isRemove = arrowString(remove.path, i)
 			}
 			var k fileKey
 			switch {
@@ -62,18 +60,18 @@ func (s *Snapshot) FileActionBatches(ctx context.Context, action func(Action) er
 				if err := checkPath(p); err != nil {
 					return corrupt(key, cp.Version, "file action %q: %w", p, err)
 				}
-				k = keyOf(p, dvAt(addDVs, i))
+				k = keyOf(p, dvAt(add.dv, i))
 			case isRemove:
 				if err := checkPath(q); err != nil {
 					return corrupt(key, cp.Version, "file action %q: %w", q, err)
 				}
-				k = keyOf(q, dvAt(remDVs, i))
+				k = keyOf(q, dvAt(remove.dv, i))
 			default:
 				continue
 			}
 			live[i] = !seen.has(k)
 		}
-		cols := map[string]structCol{"add": add, "remove": remove}
+		cols := &recordCols{add: *add, remove: *remove}
 		if !rowPath {
 			handled, err := batch(CheckpointBatch{Add: add.arr, Remove: remove.arr, Live: live, Rows: n})
 			if err != nil || handled {
@@ -95,24 +93,4 @@ func (s *Snapshot) FileActionBatches(ctx context.Context, action func(Action) er
 		}
 		return nil
 	})
-}
-
-// dvAt is the deletion vector of row i of a deletionVector column, or nil.
-func dvAt(c structCol, i int) *DeletionVector {
-	if !c.valid(i) {
-		return nil
-	}
-	st, ok := c.str("storageType", i)
-	if !ok {
-		return nil
-	}
-	p, _ := c.str("pathOrInlineDv", i)
-	size, _ := c.int("sizeInBytes", i)
-	card, _ := c.int("cardinality", i)
-	d := &DeletionVector{StorageType: st, PathOrInlineDv: p, SizeInBytes: int32(size), Cardinality: card}
-	if off, ok := c.int("offset", i); ok {
-		o := int32(off)
-		d.Offset = &o
-	}
-	return d
 }

@@ -321,13 +321,8 @@ func (s *Snapshot) checkpointRow(cp Checkpoint, seen keySet, fn func(*Add, *Remo
 // AppTransactions returns the newest txn of every application. The set is small (one entry per
 // writer application), so it is returned whole.
 func (s *Snapshot) AppTransactions(ctx context.Context) (map[string]SetTransaction, error) {
-	out := map[string]SetTransaction{}
-	err := s.replayOther(ctx, wantTxn, func(a Action) {
-		if _, ok := out[a.Txn.AppID]; !ok {
-			out[a.Txn.AppID] = *a.Txn
-		}
-	})
-	return out, err
+	txns, _, err := s.readSmall(ctx, wantTxn)
+	return txns, err
 }
 
 // AppTransactionVersion returns the latest version recorded for appID, or -1.
@@ -344,29 +339,52 @@ func (s *Snapshot) AppTransactionVersion(ctx context.Context, appID string) (int
 
 // DomainMetadata returns the live (not removed) domain metadata by domain name.
 func (s *Snapshot) DomainMetadata(ctx context.Context) (map[string]DomainMetadata, error) {
-	newest := map[string]DomainMetadata{}
-	err := s.replayOther(ctx, wantDomain, func(a Action) {
-		if _, ok := newest[a.DomainMetadata.Domain]; !ok {
-			newest[a.DomainMetadata.Domain] = *a.DomainMetadata
-		}
-	})
-	for k, d := range newest {
-		if d.Removed {
-			delete(newest, k)
-		}
-	}
-	return newest, err
+	_, domains, err := s.readSmall(ctx, wantDomain)
+	return domains, err
 }
 
-// replayOther streams txn or domainMetadata actions, newest first.
+// TxnsAndDomains returns what AppTransactions and DomainMetadata return, in one pass over the
+// log (a checkpoint writer needs both).
+func (s *Snapshot) TxnsAndDomains(ctx context.Context) (map[string]SetTransaction, map[string]DomainMetadata, error) {
+	return s.readSmall(ctx, wantTxn|wantDomain)
+}
+
+// readSmall gathers the newest txn of each application and the live domain metadata, as want
+// selects.
+func (s *Snapshot) readSmall(ctx context.Context, want actionSet) (map[string]SetTransaction, map[string]DomainMetadata, error) {
+	txns := map[string]SetTransaction{}
+	domains := map[string]DomainMetadata{}
+	err := s.replayOther(ctx, want, func(a Action) {
+		switch {
+		case a.Txn != nil:
+			if _, ok := txns[a.Txn.AppID]; !ok {
+				txns[a.Txn.AppID] = *a.Txn
+			}
+		case a.DomainMetadata != nil:
+			if _, ok := domains[a.DomainMetadata.Domain]; !ok {
+				domains[a.DomainMetadata.Domain] = *a.DomainMetadata
+			}
+		}
+	})
+	for k, d := range domains {
+		if d.Removed {
+			delete(domains, k)
+		}
+	}
+	return txns, domains, err
+}
+
+// replayOther streams txn and/or domainMetadata actions, as want selects, newest first.
 func (s *Snapshot) replayOther(ctx context.Context, want actionSet, fn func(Action)) error {
-	name := map[actionSet]string{wantTxn: "txn", wantDomain: "domainMetadata"}[want]
+	wantKind := func(kind string) bool {
+		return kind == "txn" && want&wantTxn != 0 || kind == "domainMetadata" && want&wantDomain != 0
+	}
 	commits := s.segment.Commits
 	for i := len(commits) - 1; i >= 0; i-- {
 		c := commits[i]
 		v := s.segment.Version - int64(len(commits)-1-i)
 		err := scanLines(ctx, s.store, c.Key, v, func(line []byte, n int) error {
-			if kind, ok := actionKind(line); ok && kind != name && isActionName(kind) {
+			if kind, ok := actionKind(line); ok && !wantKind(kind) && isActionName(kind) {
 				return nil
 			}
 			a, err := ParseAction(line)
