@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/deltaraster/deltaraster/delta"
 )
@@ -77,16 +78,45 @@ func fieldIndex(t arrow.DataType, name string) int {
 	return i
 }
 
-// slices returns the add and remove columns of rows r of b, each a new reference (nil where b
-// has no such column).
-func (r run) slices(b delta.CheckpointBatch) (add, remove arrow.Array) {
+// kept returns the add and remove columns of the rows of runs, each a new reference (nil where
+// b has no such column): slices of b's columns for one run, a copy gathered from them for
+// several (one write of a batch costs less than many writes of short runs).
+func kept(b delta.CheckpointBatch, runs []run) (add, remove arrow.Array, err error) {
+	gather := func(col arrow.Array) (arrow.Array, error) {
+		if col == nil {
+			return nil, nil
+		}
+		if len(runs) == 1 {
+			return array.NewSlice(col, int64(runs[0].from), int64(runs[0].to)), nil
+		}
+		parts := make([]arrow.Array, len(runs))
+		for i, r := range runs {
+			parts[i] = array.NewSlice(col, int64(r.from), int64(r.to))
+		}
+		defer release(parts...)
+		return array.Concatenate(parts, memory.DefaultAllocator)
+	}
 	if b.Add != nil {
-		add = array.NewSlice(b.Add, int64(r.from), int64(r.to))
+		if add, err = gather(b.Add); err != nil {
+			return nil, nil, err
+		}
 	}
 	if b.Remove != nil {
-		remove = array.NewSlice(b.Remove, int64(r.from), int64(r.to))
+		if remove, err = gather(b.Remove); err != nil {
+			release(add)
+			return nil, nil, err
+		}
 	}
-	return add, remove
+	return add, remove, nil
+}
+
+// rows is the number of rows of runs.
+func rows(runs []run) int {
+	n := 0
+	for _, r := range runs {
+		n += r.to - r.from
+	}
+	return n
 }
 
 func release(arrs ...arrow.Array) {

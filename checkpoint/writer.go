@@ -291,11 +291,15 @@ func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *f
 		if runs, ok = pass.runs(b, &c, runs[:0]); !ok {
 			return false, nil
 		}
-		for _, r := range runs {
-			add, remove := r.slices(b)
-			err := pf.writeFiles(add, remove, r.to-r.from)
+		if len(runs) > 0 {
+			add, remove, err := kept(b, runs)
+			if err != nil {
+				return true, fmt.Errorf("copy checkpoint rows: %w", err)
+			}
+			n := rows(runs)
+			err = pf.writeFiles(add, remove, n)
 			release(add, remove)
-			c.copied += int64(r.to - r.from)
+			c.copied += int64(n)
 			if err != nil {
 				return true, err
 			}
@@ -417,10 +421,14 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		if runs, ok = pass.runs(b, &c, runs[:0]); !ok {
 			return false, nil
 		}
-		for _, r := range runs {
-			add, remove := r.slices(b)
-			c.copied += int64(r.to - r.from)
-			if err := send(piece{add: add, remove: remove, rows: r.to - r.from}); err != nil {
+		if len(runs) > 0 {
+			add, remove, err := kept(b, runs)
+			if err != nil {
+				return true, fmt.Errorf("copy checkpoint rows: %w", err)
+			}
+			n := rows(runs)
+			c.copied += int64(n)
+			if err := send(piece{add: add, remove: remove, rows: n}); err != nil {
 				return true, err
 			}
 		}

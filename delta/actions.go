@@ -237,6 +237,17 @@ func ParseAction(line []byte) (Action, error) {
 	if !utf8.Valid(line) {
 		return Action{}, fmt.Errorf("decode action: not valid UTF-8")
 	}
+	if a, ok := fastFileAction(line); ok {
+		if err := a.validate(); err != nil {
+			return Action{}, err
+		}
+		return a, nil
+	}
+	return parseActionGeneral(line)
+}
+
+// parseActionGeneral is ParseAction without the fast path, for a valid UTF-8 line.
+func parseActionGeneral(line []byte) (Action, error) {
 	if !validJSON(line) {
 		var v json.RawMessage
 		return Action{}, fmt.Errorf("decode action: %w", json.Unmarshal(line, &v))

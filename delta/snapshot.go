@@ -152,6 +152,9 @@ func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 	}
 	if (p == nil || m == nil) && s.segment.Checkpoint != nil {
 		cp := *s.segment.Checkpoint
+		// A checkpoint holds one of each: reading stops once both are found (a checkpoint
+		// written here has them in its first rows).
+		found := errors.New("found")
 		err := readCheckpoint(ctx, s.store, cp, wantProtocol|wantMetadata, s.batchRows, func(a Action) error {
 			if a.Protocol != nil && p == nil {
 				p = a.Protocol
@@ -159,9 +162,12 @@ func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 			if a.Metadata != nil && m == nil {
 				m = a.Metadata
 			}
+			if p != nil && m != nil {
+				return found
+			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && err != found {
 			return err
 		}
 	}
