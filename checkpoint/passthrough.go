@@ -1,6 +1,8 @@
 package checkpoint
 
 import (
+	"fmt"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -18,14 +20,33 @@ type passer struct {
 	f       *fold
 	addT    arrow.DataType
 	removeT arrow.DataType
+	runs    []run
+}
+
+// copy hands write the rows of b the checkpoint keeps, as add and remove columns (new
+// references, released after write returns; nil where b has no such column), counting into c.
+// It reports false, having done nothing, when b's columns are not of this file's types.
+func (p *passer) copy(b delta.CheckpointBatch, c *counts, write func(add, remove arrow.Array, n int) error) (bool, error) {
+	var ok bool
+	if p.runs, ok = p.keptRuns(b, c, p.runs[:0]); !ok || len(p.runs) == 0 {
+		return ok, nil
+	}
+	add, remove, err := kept(b, p.runs)
+	if err != nil {
+		return true, fmt.Errorf("copy checkpoint rows: %w", err)
+	}
+	defer release(add, remove)
+	n := rows(p.runs)
+	c.copied += int64(n)
+	return true, write(add, remove, n)
 }
 
 // run is rows [from, to) of a batch, all kept.
 type run struct{ from, to int }
 
-// runs reports whether b can be copied and, when it can, appends to out the runs of rows to
+// keptRuns reports whether b can be copied and, when it can, appends to out the runs of rows to
 // copy, applying tombstone retention and counting into c. A false answer counts nothing.
-func (p *passer) runs(b delta.CheckpointBatch, c *counts, out []run) ([]run, bool) {
+func (p *passer) keptRuns(b delta.CheckpointBatch, c *counts, out []run) ([]run, bool) {
 	if b.Add != nil && !arrow.TypeEqual(b.Add.DataType(), p.addT) ||
 		b.Remove != nil && !arrow.TypeEqual(b.Remove.DataType(), p.removeT) {
 		return out, false
@@ -117,6 +138,14 @@ func rows(runs []run) int {
 		n += r.to - r.from
 	}
 	return n
+}
+
+// retain adds a reference to a, which may be nil.
+func retain(a arrow.Array) arrow.Array {
+	if a != nil {
+		a.Retain()
+	}
+	return a
 }
 
 func release(arrs ...arrow.Array) {

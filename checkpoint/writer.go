@@ -272,7 +272,6 @@ func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *f
 	}
 	var c counts
 	pass := f.passer(schema)
-	var runs []run
 	progress := func() {
 		if o.Progress != nil {
 			o.Progress(c.adds + c.tombstones)
@@ -287,25 +286,11 @@ func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *f
 		}
 		return pf.add(a)
 	}, func(b delta.CheckpointBatch) (bool, error) {
-		var ok bool
-		if runs, ok = pass.runs(b, &c, runs[:0]); !ok {
-			return false, nil
+		ok, err := pass.copy(b, &c, pf.writeFiles)
+		if ok && err == nil {
+			progress()
 		}
-		if len(runs) > 0 {
-			add, remove, err := kept(b, runs)
-			if err != nil {
-				return true, fmt.Errorf("copy checkpoint rows: %w", err)
-			}
-			n := rows(runs)
-			err = pf.writeFiles(add, remove, n)
-			release(add, remove)
-			c.copied += int64(n)
-			if err != nil {
-				return true, err
-			}
-		}
-		progress()
-		return true, nil
+		return ok, err
 	})
 	if err != nil {
 		pf.abort()
@@ -406,7 +391,6 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		return err
 	}
 	pass := f.passer(schemaFor(sidecarFile, addT))
-	var runs []run
 	streamErr := snap.FileActionBatches(ctx, func(a delta.Action) error {
 		if !f.keep(a, &c) {
 			return nil
@@ -417,25 +401,14 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		}
 		return nil
 	}, func(b delta.CheckpointBatch) (bool, error) {
-		var ok bool
-		if runs, ok = pass.runs(b, &c, runs[:0]); !ok {
-			return false, nil
-		}
-		if len(runs) > 0 {
-			add, remove, err := kept(b, runs)
-			if err != nil {
-				return true, fmt.Errorf("copy checkpoint rows: %w", err)
-			}
-			n := rows(runs)
-			c.copied += int64(n)
-			if err := send(piece{add: add, remove: remove, rows: n}); err != nil {
-				return true, err
-			}
-		}
-		if o.Progress != nil {
+		ok, err := pass.copy(b, &c, func(add, remove arrow.Array, n int) error {
+			add, remove = retain(add), retain(remove) // the sidecar's goroutine releases them
+			return send(piece{add: add, remove: remove, rows: n})
+		})
+		if ok && err == nil && o.Progress != nil {
 			o.Progress(c.adds + c.tombstones)
 		}
-		return true, nil
+		return ok, err
 	})
 	if streamErr == nil && len(batch) > 0 {
 		streamErr = sendBatch()

@@ -348,36 +348,24 @@ func decodeRow(cols *recordCols, i int, fn func(Action) error) error {
 // recordColumns resolves a record's top-level action columns; other columns are ignored.
 func recordColumns(rec arrow.RecordBatch) (*recordCols, error) {
 	cols := &recordCols{}
+	others := map[string]*structCol{"metaData": &cols.metaData, "protocol": &cols.protocol, "txn": &cols.txn,
+		"domainMetadata": &cols.domain, "sidecar": &cols.sidecar, "checkpointMetadata": &cols.checkpointMeta}
 	for i, f := range rec.Schema().Fields() {
-		var dst *structCol
-		switch f.Name {
-		case "add", "remove":
-		case "metaData":
-			dst = &cols.metaData
-		case "protocol":
-			dst = &cols.protocol
-		case "txn":
-			dst = &cols.txn
-		case "domainMetadata":
-			dst = &cols.domain
-		case "sidecar":
-			dst = &cols.sidecar
-		case "checkpointMetadata":
-			dst = &cols.checkpointMeta
-		default:
+		dst, isOther := others[f.Name]
+		if !isOther && f.Name != "add" && f.Name != "remove" {
 			continue
 		}
 		c, ok := newStructCol(rec.Column(i))
 		if !ok {
 			return nil, fmt.Errorf("column %q is %s, want a struct", f.Name, f.Type)
 		}
-		switch f.Name {
-		case "add":
-			cols.add = newFileCols(c)
-		case "remove":
-			cols.remove = newFileCols(c)
-		default:
+		switch {
+		case isOther:
 			*dst = c
+		case f.Name == "add":
+			cols.add = newFileCols(c)
+		default:
+			cols.remove = newFileCols(c)
 		}
 	}
 	return cols, nil

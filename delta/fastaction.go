@@ -185,6 +185,11 @@ func (p *fastParser) int() (int64, bool) {
 	return v, true
 }
 
+func (p *fastParser) intPtr() (*int64, bool) {
+	v, ok := p.int()
+	return &v, ok
+}
+
 func (p *fastParser) bool() (bool, bool) {
 	p.ws()
 	switch {
@@ -290,14 +295,10 @@ func (p *fastParser) add(a *Add) bool {
 			a.Tags, ok = p.tags()
 			return ok && once(&seen, 64)
 		case "baseRowId":
-			var v int64
-			v, ok = p.int()
-			a.BaseRowID = &v
+			a.BaseRowID, ok = p.intPtr()
 			return ok && once(&seen, 128)
 		case "defaultRowCommitVersion":
-			var v int64
-			v, ok = p.int()
-			a.DefaultRowCommitVersion = &v
+			a.DefaultRowCommitVersion, ok = p.intPtr()
 			return ok && once(&seen, 256)
 		case "clusteringProvider":
 			a.ClusteringProvider, ok = p.str()
@@ -316,9 +317,7 @@ func (p *fastParser) remove(r *Remove) bool {
 			r.Path, ok = p.str()
 			return ok && once(&seen, 1)
 		case "deletionTimestamp":
-			var v int64
-			v, ok = p.int()
-			r.DeletionTimestamp = &v
+			r.DeletionTimestamp, ok = p.intPtr()
 			return ok && once(&seen, 2)
 		case "dataChange":
 			r.DataChange, ok = p.bool()
@@ -332,9 +331,7 @@ func (p *fastParser) remove(r *Remove) bool {
 			r.PartitionValues, ok = p.partitionValues()
 			return ok && once(&seen, 16)
 		case "size":
-			var v int64
-			v, ok = p.int()
-			r.Size = &v
+			r.Size, ok = p.intPtr()
 			return ok && once(&seen, 32)
 		case "stats":
 			r.Stats, ok = p.str()
@@ -343,14 +340,10 @@ func (p *fastParser) remove(r *Remove) bool {
 			r.Tags, ok = p.tags()
 			return ok && once(&seen, 128)
 		case "baseRowId":
-			var v int64
-			v, ok = p.int()
-			r.BaseRowID = &v
+			r.BaseRowID, ok = p.intPtr()
 			return ok && once(&seen, 256)
 		case "defaultRowCommitVersion":
-			var v int64
-			v, ok = p.int()
-			r.DefaultRowCommitVersion = &v
+			r.DefaultRowCommitVersion, ok = p.intPtr()
 			return ok && once(&seen, 512)
 		}
 		return false
