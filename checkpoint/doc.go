@@ -1,0 +1,19 @@
+// Package checkpoint writes Delta checkpoints whose memory does not grow with the table, the
+// version's .crc file, and _last_checkpoint; it also runs the protocol's metadata cleanup.
+//
+// [Write] folds the previous checkpoint and the commits after it. The tail is reconciled in
+// memory (the keys of its files, as 128-bit hashes); the previous checkpoint is read in record
+// batches of [Options.BatchRows] rows and written to Parquet row groups cut at
+// [Options.RowGroupBytes]. Rows of the previous checkpoint are copied as Arrow columns when its
+// add and remove columns have exactly the types being written (always so for a checkpoint this
+// package wrote under the same table settings); otherwise they are decoded and built again row
+// by row. Either way tombstones past delta.deletedFileRetentionDuration and app transactions
+// past delta.setTransactionRetentionDuration are dropped.
+//
+// Classic single-file checkpoints are written by default; tables with the v2Checkpoint feature
+// get V2 checkpoints (Parquet sidecars written in parallel, then a UUID-named top-level file).
+// Files are published before _last_checkpoint, so a crash at any point leaves a table every
+// reader opens. [PostCommit] is the transaction hook that keeps .crc files incremental and
+// checkpoints every delta.checkpointInterval versions; [CleanupMetadata] removes log files
+// older than delta.logRetentionDuration that no retained version needs.
+package checkpoint
