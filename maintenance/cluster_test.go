@@ -147,7 +147,7 @@ func tilesInBox(t *testing.T, s delta.Store, files []*delta.Add, x0, y0, x1, y1 
 		}
 		for _, tl := range tiles {
 			if tl.BBox.XMin <= x1 && tl.BBox.XMax >= x0 && tl.BBox.YMin <= y1 && tl.BBox.YMax >= y0 {
-				out[tl.id()] = true
+				out[idOf(&tl)] = true
 			}
 		}
 	}

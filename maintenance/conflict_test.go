@@ -34,7 +34,7 @@ func withoutFile(t *testing.T, s delta.Store, want map[tileID]uint64, a *delta.A
 		out[id] = d
 	}
 	for _, tl := range tiles {
-		delete(out, tl.id())
+		delete(out, idOf(&tl))
 	}
 	return out
 }

@@ -22,41 +22,11 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/ingest"
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
-// testTile is a row of a tile table as the tests write it: the columns of the raster table
-// (one band b1), built from a Go struct rather than ingest's codec so the tests need no GDAL.
-type testTile struct {
-	Source        string    `parquet:"source"`
-	SourceVersion string    `parquet:"source_version"`
-	Level         int32     `parquet:"level"`
-	TileCol       int32     `parquet:"tile_col"`
-	TileRow       int32     `parquet:"tile_row"`
-	RasterWidth   int32     `parquet:"raster_width"`
-	RasterHeight  int32     `parquet:"raster_height"`
-	Quadbin       int64     `parquet:"quadbin"`
-	CRS           string    `parquet:"crs"`
-	GeoTransform  []float64 `parquet:"geotransform,list"`
-	Width         int32     `parquet:"width"`
-	Height        int32     `parquet:"height"`
-	DType         string    `parquet:"dtype"`
-	NoData        *float64  `parquet:"nodata,optional"`
-	B1            []byte    `parquet:"b1,plain"`
-	B1Min         *float64  `parquet:"b1_min,optional"`
-	B1Max         *float64  `parquet:"b1_max,optional"`
-	B1Mean        *float64  `parquet:"b1_mean,optional"`
-	B1Valid       int64     `parquet:"b1_valid"`
-	Footprint     []byte    `parquet:"footprint,plain"`
-	BBox          testBBox  `parquet:"bbox"`
-	IngestedAt    time.Time `parquet:"ingested_at,timestamp(microsecond)"`
-}
-
-type testBBox struct {
-	XMin float64 `parquet:"xmin"`
-	YMin float64 `parquet:"ymin"`
-	XMax float64 `parquet:"xmax"`
-	YMax float64 `parquet:"ymax"`
-}
+// testTile is a row of a tile table as the tests write it (shared with the benchmarks).
+type testTile = testutil.Tile
 
 // tileID identifies a tile, as the issue counts them.
 type tileID struct {
@@ -65,10 +35,10 @@ type tileID struct {
 	Col, Row int32
 }
 
-func (t *testTile) id() tileID { return tileID{t.Source, t.Level, t.TileCol, t.TileRow} }
+func idOf(t *testTile) tileID { return tileID{t.Source, t.Level, t.TileCol, t.TileRow} }
 
 // digest is a checksum of the row's content, to check a rewrite keeps every value.
-func (t *testTile) digest() uint64 {
+func digestOf(t *testTile) uint64 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s|%s|%d|%d|%d|%d|%s|%v|%v|%v|%d|", t.Source, t.SourceVersion, t.Level, t.TileCol, t.TileRow,
 		t.Quadbin, t.CRS, t.GeoTransform, t.BBox, t.NoData == nil, t.B1Valid)
@@ -79,25 +49,8 @@ func (t *testTile) digest() uint64 {
 }
 
 func tableSpec() delta.TableSpec {
-	f := func(name string, typ any, nullable bool) delta.StructField {
-		raw, _ := json.Marshal(typ)
-		return delta.StructField{Name: name, Type: raw, Nullable: nullable, Metadata: map[string]any{}}
-	}
-	bbox := map[string]any{"type": "struct", "fields": []delta.StructField{
-		f("xmin", "double", false), f("ymin", "double", false), f("xmax", "double", false), f("ymax", "double", false)}}
-	return delta.TableSpec{
-		Schema: delta.StructType{Type: "struct", Fields: []delta.StructField{
-			f("source", "string", false), f("source_version", "string", false), f("level", "integer", false),
-			f("tile_col", "integer", false), f("tile_row", "integer", false), f("raster_width", "integer", false),
-			f("raster_height", "integer", false), f("quadbin", "long", false), f("crs", "string", false),
-			f("geotransform", map[string]any{"type": "array", "elementType": "double", "containsNull": false}, false),
-			f("width", "integer", false), f("height", "integer", false), f("dtype", "string", false),
-			f("nodata", "double", true), f("b1", "binary", false), f("b1_min", "double", true),
-			f("b1_max", "double", true), f("b1_mean", "double", true), f("b1_valid", "long", false),
-			f("footprint", "binary", false), f("bbox", bbox, false), f("ingested_at", "timestamp", false),
-		}},
-		Configuration: map[string]string{"deltaraster.format": "raster-tiles/1", "deltaraster.bands": "b1", "deltaraster.dtype": "Byte"},
-	}
+	return delta.TableSpec{Schema: testutil.TileSchema(),
+		Configuration: map[string]string{"deltaraster.format": "raster-tiles/1", "deltaraster.bands": "b1", "deltaraster.dtype": "Byte"}}
 }
 
 var memSeq atomic.Int64
@@ -156,7 +109,7 @@ func sceneTiles(src string, lon0, lat0, size float64, n int, at time.Time) []tes
 			RasterWidth: int32(8 * n), RasterHeight: int32(8 * n), Quadbin: int64(q), CRS: "EPSG:4326",
 			GeoTransform: []float64{x0, w / 8, 0, y1, 0, -w / 8}, Width: 8, Height: 8, DType: "Byte", NoData: &nd,
 			B1: px, B1Min: &mn, B1Max: &mx, B1Mean: &mean, B1Valid: 64,
-			Footprint: polygonWKB(x0, y0, x1, y1), BBox: testBBox{x0, y0, x1, y1}, IngestedAt: at.UTC().Truncate(time.Microsecond),
+			Footprint: polygonWKB(x0, y0, x1, y1), BBox: testutil.BBox{XMin: x0, YMin: y0, XMax: x1, YMax: y1}, IngestedAt: at.UTC().Truncate(time.Microsecond),
 		}
 	}
 	for r := 0; r < n; r++ {
@@ -274,7 +227,7 @@ func genTable(t testing.TB, s delta.Store, seed uint64, nFiles, n, filesPerCommi
 		lat := -50 + size*float64(n) + rng.Float64()*(100-size*float64(n))
 		tiles := sceneTiles(fmt.Sprintf("s3://scenes/s%d-%05d.tif", seed, i), lon, lat, size, n, now)
 		for i := range tiles {
-			want[tiles[i].id()] = tiles[i].digest()
+			want[idOf(&tiles[i])] = digestOf(&tiles[i])
 		}
 		a, err := writeTileFile(ctx, s, "", tiles, now)
 		if err != nil {
@@ -369,11 +322,11 @@ func tryReadTable(s delta.Store, v int64) (map[tileID]uint64, error) {
 			return nil, fmt.Errorf("version %d: %w", snap.Version(), err)
 		}
 		for i := range tiles {
-			id := tiles[i].id()
+			id := idOf(&tiles[i])
 			if _, dup := got[id]; dup {
 				return nil, fmt.Errorf("version %d: tile %v twice", snap.Version(), id)
 			}
-			got[id] = tiles[i].digest()
+			got[id] = digestOf(&tiles[i])
 		}
 	}
 	return got, nil

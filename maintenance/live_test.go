@@ -57,7 +57,7 @@ func TestOptimizeBesideLiveWriters(t *testing.T) {
 				writerFiles.Add(1)
 				got := map[tileID]uint64{}
 				for i := range tiles {
-					got[tiles[i].id()] = tiles[i].digest()
+					got[idOf(&tiles[i])] = digestOf(&tiles[i])
 				}
 				mu.Lock()
 				commits = append(commits, written{v, got})
@@ -131,7 +131,7 @@ func TestOptimizeBesideLiveWriters(t *testing.T) {
 				}
 				tiles = map[tileID]uint64{}
 				for i := range rows {
-					tiles[rows[i].id()] = rows[i].digest()
+					tiles[idOf(&rows[i])] = digestOf(&rows[i])
 				}
 				cache[a.Path] = tiles
 			}

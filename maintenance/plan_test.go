@@ -70,7 +70,7 @@ func TestPlanOptimizePartitions(t *testing.T) {
 	for i, zone := range []string{"a", "b", "a", "b", "a", "b", "a"} {
 		tiles := sceneTiles("s3://z/"+zone+string(rune('0'+i)), float64(i), 0, 0.25, 1, testNow)
 		for j := range tiles {
-			want[tiles[j].id()] = tiles[j].digest()
+			want[idOf(&tiles[j])] = digestOf(&tiles[j])
 		}
 		a, err := writeTileFile(ctx, s, "zone="+zone+"/", tiles, testNow)
 		if err != nil {
@@ -161,7 +161,7 @@ func TestOptimizeClusterUnsortedColumn(t *testing.T) {
 		// Add a file so the next round has two to merge.
 		more := sceneTiles("s3://more/"+col, 50, 0, 0.25, 3, testNow)
 		for i := range more {
-			want[more[i].id()] = more[i].digest()
+			want[idOf(&more[i])] = digestOf(&more[i])
 		}
 		a, err := writeTileFile(ctx, s, "", more, testNow)
 		if err != nil {

@@ -52,6 +52,7 @@ import (
 	"github.com/deltaraster/deltaraster/bench"
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/ingest"
+	"github.com/deltaraster/deltaraster/internal/testutil"
 	"github.com/deltaraster/deltaraster/maintenance"
 )
 
@@ -102,53 +103,6 @@ func usage() {
 	os.Exit(2)
 }
 
-// tile is a row of the generated tile table: the raster table's columns with one band.
-type tile struct {
-	Source        string    `parquet:"source"`
-	SourceVersion string    `parquet:"source_version"`
-	Level         int32     `parquet:"level"`
-	TileCol       int32     `parquet:"tile_col"`
-	TileRow       int32     `parquet:"tile_row"`
-	RasterWidth   int32     `parquet:"raster_width"`
-	RasterHeight  int32     `parquet:"raster_height"`
-	Quadbin       int64     `parquet:"quadbin"`
-	CRS           string    `parquet:"crs"`
-	GeoTransform  []float64 `parquet:"geotransform,list"`
-	Width         int32     `parquet:"width"`
-	Height        int32     `parquet:"height"`
-	DType         string    `parquet:"dtype"`
-	NoData        *float64  `parquet:"nodata,optional"`
-	B1            []byte    `parquet:"b1,plain"`
-	B1Min         *float64  `parquet:"b1_min,optional"`
-	B1Max         *float64  `parquet:"b1_max,optional"`
-	B1Mean        *float64  `parquet:"b1_mean,optional"`
-	B1Valid       int64     `parquet:"b1_valid"`
-	Footprint     []byte    `parquet:"footprint,plain"`
-	BBox          bbox      `parquet:"bbox"`
-	IngestedAt    time.Time `parquet:"ingested_at,timestamp(microsecond)"`
-}
-
-type bbox struct {
-	XMin float64 `parquet:"xmin"`
-	YMin float64 `parquet:"ymin"`
-	XMax float64 `parquet:"xmax"`
-	YMax float64 `parquet:"ymax"`
-}
-
-func schemaFields() []delta.StructField {
-	f := func(name string, typ any) delta.StructField {
-		raw, _ := json.Marshal(typ)
-		return delta.StructField{Name: name, Type: raw, Nullable: true, Metadata: map[string]any{}}
-	}
-	bb := map[string]any{"type": "struct", "fields": []delta.StructField{f("xmin", "double"), f("ymin", "double"), f("xmax", "double"), f("ymax", "double")}}
-	return []delta.StructField{f("source", "string"), f("source_version", "string"), f("level", "integer"),
-		f("tile_col", "integer"), f("tile_row", "integer"), f("raster_width", "integer"), f("raster_height", "integer"),
-		f("quadbin", "long"), f("crs", "string"), f("geotransform", map[string]any{"type": "array", "elementType": "double", "containsNull": false}),
-		f("width", "integer"), f("height", "integer"), f("dtype", "string"), f("nodata", "double"), f("b1", "binary"),
-		f("b1_min", "double"), f("b1_max", "double"), f("b1_mean", "double"), f("b1_valid", "long"),
-		f("footprint", "binary"), f("bbox", bb), f("ingested_at", "timestamp")}
-}
-
 const genKey = "_bench/gen.json"
 
 // genTiles writes a tile table of n files, each 4 tiles of 128x128 UInt16: a gradient with
@@ -160,7 +114,7 @@ func genTiles(ctx context.Context, out string, n int) (map[string]any, error) {
 		return nil, err
 	}
 	defer s.Close()
-	if _, err := delta.CreateTable(ctx, s, delta.TableSpec{Schema: delta.StructType{Type: "struct", Fields: schemaFields()},
+	if _, err := delta.CreateTable(ctx, s, delta.TableSpec{Schema: testutil.TileSchema(),
 		Configuration: map[string]string{"deltaraster.format": "raster-tiles/1", "deltaraster.bands": "b1", "deltaraster.dtype": "UInt16"}},
 		delta.TxnOptions{}); err != nil {
 		return nil, err
@@ -171,7 +125,7 @@ func genTiles(ctx context.Context, out string, n int) (map[string]any, error) {
 	now := time.Now()
 	for i := 0; i < n; i++ {
 		lon, lat := rng.Float64()*170-85, rng.Float64()*140-70
-		tiles := make([]tile, 0, 4)
+		tiles := make([]testutil.Tile, 0, 4)
 		for r := 0; r < 2; r++ {
 			for c := 0; c < 2; c++ {
 				x0, y1 := lon+float64(c)*0.1, lat-float64(r)*0.1
@@ -183,20 +137,20 @@ func genTiles(ctx context.Context, out string, n int) (map[string]any, error) {
 					binary.LittleEndian.PutUint16(px[2*j:], uint16(v))
 				}
 				nd, mn, mx, mean := 0.0, float64(base), float64(base+4000), float64(base+2000)
-				tiles = append(tiles, tile{
+				tiles = append(tiles, testutil.Tile{
 					Source: fmt.Sprintf("s3://bench/scene-%06d.tif", i), SourceVersion: "v1", TileCol: int32(c), TileRow: int32(r),
 					RasterWidth: 256, RasterHeight: 256, Quadbin: int64(ingest.Quadbin(x0+0.05, y1-0.05, 11)), CRS: "EPSG:4326",
 					GeoTransform: []float64{x0, 0.1 / 128, 0, y1, 0, -0.1 / 128}, Width: 128, Height: 128, DType: "UInt16",
 					NoData: &nd, B1: px, B1Min: &mn, B1Max: &mx, B1Mean: &mean, B1Valid: 128 * 128,
-					Footprint: wkb(x0, y1-0.1, x0+0.1, y1), BBox: bbox{x0, y1 - 0.1, x0 + 0.1, y1}, IngestedAt: now.UTC(),
+					Footprint: wkb(x0, y1-0.1, x0+0.1, y1), BBox: testutil.BBox{XMin: x0, YMin: y1 - 0.1, XMax: x0 + 0.1, YMax: y1}, IngestedAt: now.UTC(),
 				})
 			}
 		}
-		slices.SortFunc(tiles, func(a, b tile) int { return cmp.Compare(a.Quadbin, b.Quadbin) })
+		slices.SortFunc(tiles, func(a, b testutil.Tile) int { return cmp.Compare(a.Quadbin, b.Quadbin) })
 		var buf bytes.Buffer
 		geo := fmt.Sprintf(`{"version":"1.1.0","primary_column":"footprint","columns":{"footprint":{"encoding":"WKB","geometry_types":["Polygon"],"bbox":[%g,%g,%g,%g]}}}`,
 			lon, lat-0.2, lon+0.2, lat)
-		w := parquet.NewGenericWriter[tile](&buf, parquet.Compression(&parquet.Zstd), parquet.KeyValueMetadata("geo", geo),
+		w := parquet.NewGenericWriter[testutil.Tile](&buf, parquet.Compression(&parquet.Zstd), parquet.KeyValueMetadata("geo", geo),
 			parquet.SkipPageBounds("b1"), parquet.SkipPageStatistics("b1"),
 			parquet.SkipPageBounds("footprint"), parquet.SkipPageStatistics("footprint"))
 		if _, err := w.Write(tiles); err != nil {
