@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,6 +74,7 @@ type Txn struct {
 	readAll  bool   // read the whole table: any concurrent remove conflicts
 	done     bool   // committed (or failed for good): a Txn commits once
 	creating bool   // BeginCreate: the commit is version 0 or ErrTableExists
+	metrics  map[string]int64
 }
 
 // Begin starts a transaction on the latest version of the table in s. The table must exist
@@ -110,6 +112,18 @@ func (t *Txn) MarkReadAll() { t.readAll = true }
 // concurrent commit that sets the same appID conflicts.
 func (t *Txn) SetAppTransaction(appID string, v int64) {
 	t.txns = append(t.txns, SetTransaction{AppID: appID, Version: v})
+}
+
+// SetOperationMetrics records counts of what the operation did (numAddedFiles,
+// numOutputRows, ...) in commitInfo.operationMetrics, with values as strings, as Spark writes
+// them. A later call adds to and overrides earlier ones.
+func (t *Txn) SetOperationMetrics(m map[string]int64) {
+	if t.metrics == nil {
+		t.metrics = make(map[string]int64, len(m))
+	}
+	for k, v := range m {
+		t.metrics[k] = v
+	}
 }
 
 // SetDomainMetadata writes (or with Removed, tombstones) a metadata domain.
@@ -306,6 +320,15 @@ func (t *Txn) encode(operation string, params map[string]any) ([]byte, []Action,
 		"isolationLevel": "WriteSerializable",
 	} {
 		if err := ci.Set(k, v); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(t.metrics) > 0 {
+		m := make(map[string]string, len(t.metrics))
+		for k, v := range t.metrics {
+			m[k] = strconv.FormatInt(v, 10)
+		}
+		if err := ci.Set("operationMetrics", m); err != nil {
 			return nil, nil, err
 		}
 	}

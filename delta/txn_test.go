@@ -171,7 +171,11 @@ func TestTxnCommitInfo(t *testing.T) {
 	}
 	a, b := txAdd("a.parquet"), txAdd("b.parquet")
 	v1 := commit("WRITE", map[string]any{"mode": "Append", "partitionBy": []string{"tile_id"}, "n": 2},
-		func(tx *delta.Txn) { tx.Add(a, b) })
+		func(tx *delta.Txn) {
+			tx.Add(a, b)
+			tx.SetOperationMetrics(map[string]int64{"numFiles": 1, "numOutputRows": 10})
+			tx.SetOperationMetrics(map[string]int64{"numFiles": 2}) // later calls override
+		})
 	v2 := commit("DELETE", map[string]any{"predicate": `["tile_id = 1"]`},
 		func(tx *delta.Txn) { tx.Remove(txRemove(a)); tx.Add(txAdd("c.parquet")) })
 	if v1 != 1 || v2 != 2 {
@@ -179,14 +183,15 @@ func TestTxnCommitInfo(t *testing.T) {
 	}
 
 	cases := []struct {
-		v      int64
-		op     string
-		params map[string]string
-		blind  bool
+		v       int64
+		op      string
+		params  map[string]string
+		blind   bool
+		metrics string // operationMetrics as written, "" for none
 	}{
-		{0, "CREATE TABLE", map[string]string{"partitionBy": `["tile_id"]`, "description": "", "properties": "{}", "isManaged": "false"}, false},
-		{1, "WRITE", map[string]string{"mode": "Append", "partitionBy": `["tile_id"]`, "n": "2"}, true},
-		{2, "DELETE", map[string]string{"predicate": `["tile_id = 1"]`}, false},
+		{0, "CREATE TABLE", map[string]string{"partitionBy": `["tile_id"]`, "description": "", "properties": "{}", "isManaged": "false"}, false, ""},
+		{1, "WRITE", map[string]string{"mode": "Append", "partitionBy": `["tile_id"]`, "n": "2"}, true, `{"numFiles":"2","numOutputRows":"10"}`},
+		{2, "DELETE", map[string]string{"predicate": `["tile_id = 1"]`}, false, ""},
 	}
 	ids := map[string]int64{}
 	for _, c := range cases {
@@ -209,6 +214,9 @@ func TestTxnCommitInfo(t *testing.T) {
 		}
 		if got := txBool(t, ci, "isBlindAppend"); got != c.blind {
 			t.Errorf("v%d: isBlindAppend %v, want %v", c.v, got, c.blind)
+		}
+		if got := string(ci["operationMetrics"]); got != c.metrics {
+			t.Errorf("v%d: operationMetrics %s, want %q", c.v, got, c.metrics)
 		}
 		id, ok := ci.String("txnId")
 		if !ok || id == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,6 +142,16 @@ func TestExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCommitSources(t, ci, map[string]string{a: third.Sources[0].SourceVersion, b: third.Sources[1].SourceVersion})
+	var metrics map[string]string
+	if err := json.Unmarshal(ci["operationMetrics"], &metrics); err != nil {
+		t.Fatalf("operationMetrics %s: %v", ci["operationMetrics"], err)
+	}
+	for k, v := range map[string]int64{"numFiles": int64(len(third.Files)), "numOutputBytes": third.Bytes,
+		"numOutputRows": third.Tiles + third.KeptTiles, "numRemovedFiles": int64(len(third.RemovedFiles))} {
+		if metrics[k] != strconv.FormatInt(v, 10) {
+			t.Errorf("operationMetrics[%s] = %q, want %d (all: %v)", k, metrics[k], v, metrics)
+		}
+	}
 }
 
 // checkCommitSources checks commitInfo.operationParameters.sources.

@@ -427,6 +427,7 @@ func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error 
 			removed = append(removed, a.Path)
 		}
 		txn.SetAppTransaction(o.AppID, prev+1)
+		txn.SetOperationMetrics(commitMetrics(w.written, p.rewrite))
 		v, err := txn.Commit(ctx, "INGEST", in.params())
 		if v >= 0 {
 			in.sum.Version, in.sum.Committed, in.sum.AppVersion = v, true, prev+1
@@ -459,6 +460,7 @@ func (in *ingestion) commitCreate(ctx context.Context, w *batchWriter) (done boo
 		txn.Add(f.add(now))
 	}
 	txn.SetAppTransaction(o.AppID, 0)
+	txn.SetOperationMetrics(commitMetrics(w.written, nil))
 	in.sum.CommitAttempts++
 	v, err := txn.Commit(ctx, "INGEST", in.params())
 	if v < 0 {
@@ -470,6 +472,21 @@ func (in *ingestion) commitCreate(ctx context.Context, w *batchWriter) (done boo
 		return true, fmt.Errorf("ingest into %s committed version %d: %w", in.store.URL(), v, err)
 	}
 	return true, nil
+}
+
+// commitMetrics are the commitInfo operationMetrics of an ingest commit: the files written and
+// the files they replace, with Spark's names for a write.
+func commitMetrics(written []writtenFile, removed []*delta.Add) map[string]int64 {
+	m := map[string]int64{"numFiles": int64(len(written)), "numOutputBytes": 0, "numOutputRows": 0,
+		"numRemovedFiles": int64(len(removed)), "numRemovedBytes": 0}
+	for _, f := range written {
+		m["numOutputBytes"] += f.Size
+		m["numOutputRows"] += f.Rows
+	}
+	for _, a := range removed {
+		m["numRemovedBytes"] += a.Size
+	}
+	return m
 }
 
 // params are the commitInfo operationParameters of an ingest commit.

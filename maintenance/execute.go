@@ -194,6 +194,8 @@ func (ex *executor) commit(ctx context.Context, step []*binResult) error {
 		if ex.opts.ClusterBy != "" {
 			params["clusterBy"] = []string{ex.opts.ClusterBy}
 		}
+		txn.SetOperationMetrics(map[string]int64{"numRemovedFiles": nRemoved, "numRemovedBytes": bRemoved,
+			"numAddedFiles": nAdded, "numAddedBytes": bAdded, "numOutputRows": rows})
 		v, err := txn.Commit(ctx, "OPTIMIZE", params)
 		if v >= 0 {
 			// The commit landed (err, if any, is from the post-commit hook).

@@ -381,3 +381,18 @@ func copyStore(t testing.TB, src, dst delta.Store) {
 
 // testNow is a fixed time for tiles whose ingestion time does not matter.
 var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// checkMetrics checks entries of commitInfo.operationMetrics (a map of strings, as Spark
+// writes it).
+func checkMetrics(t *testing.T, ci delta.CommitInfo, want map[string]int64) {
+	t.Helper()
+	var got map[string]string
+	if err := json.Unmarshal(ci["operationMetrics"], &got); err != nil {
+		t.Fatalf("operationMetrics %s: %v", ci["operationMetrics"], err)
+	}
+	for k, v := range want {
+		if got[k] != fmt.Sprint(v) {
+			t.Errorf("operationMetrics[%s] = %q, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -91,6 +91,8 @@ func TestOptimizeBinPacking(t *testing.T) {
 	if op, _ := hist[0].CommitInfo.String("operation"); op != "OPTIMIZE" {
 		t.Fatalf("last operation %q", op)
 	}
+	checkMetrics(t, hist[0].CommitInfo, map[string]int64{"numRemovedFiles": m.FilesRemoved,
+		"numAddedFiles": m.FilesAdded, "numAddedBytes": m.BytesAdded})
 	// A second optimize finds little or nothing left to do.
 	m2, err := Optimize(ctx, s, OptimizeOptions{TargetSize: target})
 	if err != nil {

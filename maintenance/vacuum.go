@@ -473,10 +473,9 @@ func (p *VacuumPlan) Execute(ctx context.Context) (VacuumMetrics, error) {
 		"specifiedRetentionMillis": retMs,
 		"defaultRetentionMillis":   p.tableRetention.Milliseconds(),
 		"vacuumType":               p.opts.Mode.String(),
-		"numFilesToDelete":         m.Candidates,
-		"sizeOfDataToDelete":       m.CandidateBytes,
 	}
-	v, err := commitOnly(ctx, p.store, p.opts.Txn, "VACUUM START", startParams)
+	v, err := commitOnly(ctx, p.store, p.opts.Txn, "VACUUM START", startParams,
+		map[string]int64{"numFilesToDelete": m.Candidates, "sizeOfDataToDelete": m.CandidateBytes})
 	if err != nil {
 		m.Duration = p.metrics.Duration + time.Since(start)
 		return m, fmt.Errorf("vacuum %s: %w", p.store.URL(), err)
@@ -490,9 +489,8 @@ func (p *VacuumPlan) Execute(ctx context.Context) (VacuumMetrics, error) {
 	}
 	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	ev, eerr := commitOnly(ectx, p.store, p.opts.Txn, "VACUUM END", map[string]any{
-		"status": status, "numDeletedFiles": m.Deleted, "numVacuumedDirectories": 0,
-	})
+	ev, eerr := commitOnly(ectx, p.store, p.opts.Txn, "VACUUM END", map[string]any{"status": status},
+		map[string]int64{"numDeletedFiles": m.Deleted, "numVacuumedDirectories": 0})
 	if eerr == nil || ev >= 0 {
 		m.EndVersion = ev
 	}
@@ -507,11 +505,12 @@ func (p *VacuumPlan) Execute(ctx context.Context) (VacuumMetrics, error) {
 }
 
 // commitOnly commits a commit that holds only its commitInfo.
-func commitOnly(ctx context.Context, s delta.Store, o delta.TxnOptions, op string, params map[string]any) (int64, error) {
+func commitOnly(ctx context.Context, s delta.Store, o delta.TxnOptions, op string, params map[string]any, metrics map[string]int64) (int64, error) {
 	t, err := delta.Begin(ctx, s, o)
 	if err != nil {
 		return -1, err
 	}
+	t.SetOperationMetrics(metrics)
 	return t.Commit(ctx, op, params)
 }
 

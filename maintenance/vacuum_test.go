@@ -234,6 +234,8 @@ func TestVacuumFull(t *testing.T) {
 	if start != "VACUUM START" || end != "VACUUM END" || m.StartVersion != hist[1].Version || m.EndVersion != hist[0].Version {
 		t.Fatalf("last commits %q, %q; metrics %+v", start, end, m)
 	}
+	checkMetrics(t, hist[1].CommitInfo, map[string]int64{"numFilesToDelete": m.Candidates, "sizeOfDataToDelete": m.CandidateBytes})
+	checkMetrics(t, hist[0].CommitInfo, map[string]int64{"numDeletedFiles": 2, "numVacuumedDirectories": 0})
 
 	// With a forced 1-day retention b goes too; version 3 still reads.
 	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: 24 * time.Hour})); !errors.Is(err, ErrRetentionTooShort) {

@@ -30,7 +30,8 @@ oldest checkpoint that log cleanup kept are not readable and not listed.
 The time is the one time travel uses: the commit's inCommitTimestamp when the table records
 one, else the modification time of the commit file.
 
-Without --json: version, time (RFC 3339, UTC), operation and its main parameters. With
+Without --json: version, time (RFC 3339, UTC), operation, its main parameters and its
+metrics (files and bytes added and removed, rows written: commitInfo.operationMetrics). With
 --json: one object per line (JSON Lines) with version, timestamp (ms since the epoch),
 operation, operationParameters and the whole commitInfo (null when a commit has none).`,
 		Example: `  # Every commit of a local table
@@ -91,14 +92,14 @@ func runHistory(cmd *cobra.Command, url string, limit int, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tTIME\tOPERATION\tPARAMETERS")
+	fmt.Fprintln(tw, "VERSION\tTIME\tOPERATION\tPARAMETERS\tMETRICS")
 	for _, e := range entries {
 		op, ok := e.CommitInfo.String("operation")
 		if !ok {
 			op = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Version, e.Timestamp.UTC().Format(time.RFC3339),
-			op, summarizeParams(e.CommitInfo["operationParameters"]))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Version, e.Timestamp.UTC().Format(time.RFC3339),
+			op, summarizeParams(e.CommitInfo["operationParameters"]), summarizeParams(e.CommitInfo["operationMetrics"]))
 	}
 	return tw.Flush()
 }
@@ -106,7 +107,7 @@ func runHistory(cmd *cobra.Command, url string, limit int, asJSON bool) error {
 // maxParamLen bounds how much of one parameter value the human listing shows.
 const maxParamLen = 60
 
-// summarizeParams prints operationParameters as key=value pairs, sorted by key, leaving out
+// summarizeParams prints operationParameters (or operationMetrics) as key=value pairs, sorted by key, leaving out
 // empty values. Values Spark encodes as JSON inside strings are shown unquoted.
 func summarizeParams(raw json.RawMessage) string {
 	var params map[string]json.RawMessage

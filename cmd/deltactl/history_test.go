@@ -47,10 +47,10 @@ func TestHistoryHuman(t *testing.T) {
 		t.Fatalf("history output:\n%s", out)
 	}
 	for i, want := range []string{
-		"VERSION  TIME                  OPERATION     PARAMETERS",
+		"VERSION  TIME                  OPERATION     PARAMETERS                           METRICS",
 		"3        2024-03-04T12:00:00Z  DELETE        predicate=[\"day = '2024-01-01'\"]",
-		"2        2024-03-03T12:00:00Z  WRITE         mode=Append",
-		"1        2024-03-02T12:00:00Z  WRITE         mode=Append",
+		"2        2024-03-03T12:00:00Z  WRITE         mode=Append                          numFiles=1",
+		"1        2024-03-02T12:00:00Z  WRITE         mode=Append                          numFiles=2",
 		"0        2024-03-01T12:00:00Z  CREATE TABLE  isManaged=false partitionBy=[\"day\"]",
 	} {
 		if got := strings.TrimRight(lines[i], " "); got != want {

@@ -141,6 +141,9 @@ func commit(t *testing.T, dir, op string, params map[string]any, adds []*delta.A
 	}
 	txn.Add(adds...)
 	txn.Remove(removes...)
+	if op == "WRITE" {
+		txn.SetOperationMetrics(map[string]int64{"numFiles": int64(len(adds))})
+	}
 	v, err := txn.Commit(ctx, op, params)
 	if err != nil {
 		t.Fatal(err)
