@@ -42,9 +42,10 @@
 // with ErrRetentionTooShort unless VacuumOptions.ForceRetention.
 //
 // Full mode lists the whole table and deletes every object not needed, modified before the
-// threshold, and not under a path segment starting with _ or . (so never _delta_log, change
-// data, temporary or hidden files): orphans of writers that failed, and files written by
-// writers still running (younger than the retention) stay. Lite mode lists only the log: it
+// threshold, and not under a path segment starting with _ or . (so never _delta_log,
+// temporary or hidden files): orphans of writers that failed, and change data files
+// (_change_data/, which no snapshot references: Delta's VACUUM deletes them by age too); files
+// written by writers still running (younger than the retention) stay. Lite mode lists only the log: it
 // deletes the files of removes older than the threshold, from the snapshot's tombstones and
 // from the commits since the last completed vacuum, that are not needed. Paths from the log
 // that leave the table root are refused by the log reader, and the plan fails.

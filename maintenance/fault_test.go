@@ -127,7 +127,7 @@ func TestVacuumInterrupted(t *testing.T) {
 					t.Fatalf("vacuum after a fault at operation %d (%s %s): %v", i, op, key, err)
 				}
 				if tc.mode == VacuumFull {
-					vt.checkRemaining(t, "a", "orphan")
+					vt.checkRemaining(t, "a", "orphan", "cdc")
 				} else {
 					vt.checkRemaining(t, "a")
 				}

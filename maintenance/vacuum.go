@@ -438,14 +438,22 @@ func scanRemoves(ctx context.Context, s delta.Store, latest, thresholdMs int64, 
 	return stopBefore, nil
 }
 
+// changeDataDir holds the files of cdc actions. No snapshot references them, so, as Delta's
+// VACUUM does, they are deleted once older than the retention, like any unreferenced file.
+const changeDataDir = "_change_data"
+
 // isHidden reports whether a key lies under a path segment that vacuum never touches: one
-// starting with _ or . (the log, change data, temporary and hidden files). A directory named
-// col=value for a partition column col is not hidden, even when col starts with _.
+// starting with _ or . (the log, temporary and hidden files), except the top-level
+// _change_data directory. A directory named col=value for a partition column col is not
+// hidden, even when col starts with _.
 func isHidden(key string, partCols []string) bool {
 	segs := strings.Split(key, "/")
 	for i, seg := range segs {
 		if seg == "" || (seg[0] != '_' && seg[0] != '.') {
 			continue
+		}
+		if i == 0 && seg == changeDataDir && len(segs) > 1 {
+			continue // change data files are vacuumed like data files
 		}
 		if i < len(segs)-1 {
 			if col, _, ok := strings.Cut(seg, "="); ok && slices.Contains(partCols, col) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,9 +112,14 @@ func buildVacuumTable(t *testing.T, dir string) *vacuumTable {
 	commit([]*delta.Add{write("d", 4)}, a)
 	clock.Set(vt.t0.Add(-3 * 24 * time.Hour))
 	commit([]*delta.Add{write("e", 5)}, b)
-	// Orphans: a failed writer's file (old), a running writer's (young).
-	for name, age := range map[string]time.Duration{"orphan": 20 * 24 * time.Hour, "pending": time.Hour} {
+	// Orphans: a failed writer's file (old), a running writer's (young); change data files
+	// (never referenced by a snapshot) of an old commit and of a recent one.
+	for name, age := range map[string]time.Duration{"orphan": 20 * 24 * time.Hour, "pending": time.Hour,
+		"cdc": 20 * 24 * time.Hour, "cdc-young": time.Hour} {
 		key := "part-" + name + ".zstd.parquet"
+		if strings.HasPrefix(name, "cdc") {
+			key = "_change_data/" + key
+		}
 		if err := vt.store.Put(ctx, key, []byte("PAR1")); err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +207,7 @@ func TestVacuumFull(t *testing.T) {
 		listed = append(listed, f.Key)
 	}
 	slices.Sort(listed)
-	if want := []string{vt.files["a"], vt.files["orphan"]}; !slices.Equal(listed, sortedCopy(want)) {
+	if want := []string{vt.files["a"], vt.files["orphan"], vt.files["cdc"]}; !slices.Equal(listed, sortedCopy(want)) {
 		t.Fatalf("dry run lists %v, want %v", listed, want)
 	}
 	dm, err := p.Execute(ctx)
@@ -219,10 +225,10 @@ func TestVacuumFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", m)
-	if m.Deleted != 2 || m.Retention != DefaultRetention || m.TooYoung != 1 || m.Hidden < 4 || m.LiveFiles != 3 || m.TombstonesKept != 1 {
+	if m.Deleted != 3 || m.Retention != DefaultRetention || m.TooYoung != 2 || m.Hidden < 4 || m.LiveFiles != 3 || m.TombstonesKept != 1 {
 		t.Fatalf("metrics %+v", m)
 	}
-	vt.checkRemaining(t, "a", "orphan")
+	vt.checkRemaining(t, "a", "orphan", "cdc")
 	vt.checkVersions(t, m.Threshold)
 	// VACUUM START and END were committed.
 	hist, err := delta.History(ctx, vt.store, 2)
@@ -235,7 +241,7 @@ func TestVacuumFull(t *testing.T) {
 		t.Fatalf("last commits %q, %q; metrics %+v", start, end, m)
 	}
 	checkMetrics(t, hist[1].CommitInfo, map[string]int64{"numFilesToDelete": m.Candidates, "sizeOfDataToDelete": m.CandidateBytes})
-	checkMetrics(t, hist[0].CommitInfo, map[string]int64{"numDeletedFiles": 2, "numVacuumedDirectories": 0})
+	checkMetrics(t, hist[0].CommitInfo, map[string]int64{"numDeletedFiles": m.Deleted, "numVacuumedDirectories": 0})
 
 	// With a forced 1-day retention b goes too; version 3 still reads.
 	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: 24 * time.Hour})); !errors.Is(err, ErrRetentionTooShort) {
@@ -248,7 +254,7 @@ func TestVacuumFull(t *testing.T) {
 	if m.Deleted != 1 {
 		t.Fatalf("forced retention: %+v", m)
 	}
-	vt.checkRemaining(t, "a", "orphan", "b")
+	vt.checkRemaining(t, "a", "orphan", "cdc", "b")
 	if err := sameTiles(readTable(t, vt.store, 3), vt.versions[3]); err != nil {
 		t.Fatal(err)
 	}
@@ -277,10 +283,10 @@ func TestVacuumTableRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Retention != 48*time.Hour || m.Deleted != 3 {
+	if m.Retention != 48*time.Hour || m.Deleted != 4 {
 		t.Fatalf("metrics %+v", m)
 	}
-	vt.checkRemaining(t, "a", "b", "orphan")
+	vt.checkRemaining(t, "a", "b", "orphan", "cdc")
 	// Asking for more than the table's retention is fine; for less, refused.
 	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: time.Hour, DryRun: true})); !errors.Is(err, ErrRetentionTooShort) {
 		t.Fatalf("err %v", err)
@@ -486,7 +492,7 @@ func TestVacuumParallelDeletes(t *testing.T) {
 func TestIsHidden(t *testing.T) {
 	for key, want := range map[string]bool{
 		"part-0.parquet": false, "_delta_log/0.json": true, ".tmp": true, "a/_SUCCESS": true,
-		"_change_data/x.parquet": true, "zone=a/part.parquet": false, "_zone=a/part.parquet": false,
+		"_change_data/x.parquet": false, "a/_change_data/x": true, "zone=a/part.parquet": false, "_zone=a/part.parquet": false,
 		"_other=a/part.parquet": true, "a/.b/c": true, "deletion_vector_x.bin": false,
 	} {
 		if got := isHidden(key, []string{"zone", "_zone"}); got != want {

@@ -118,9 +118,10 @@ version would lose files.
 
 Without --full (lite mode) only the log is read: files the log removed are deleted. --full also
 lists the table and deletes unreferenced files older than the retention, such as those left by
-writers that failed before committing; younger ones are kept (a writer may be about to commit
-them). Vacuum never touches _delta_log, paths starting with _ or ., or anything outside the
-table root, whatever the log says; a listing that fails or is cancelled deletes nothing.
+writers that failed before committing and change data files (_change_data/); younger ones are
+kept (a writer may be about to commit them). Vacuum never touches _delta_log, other paths
+starting with _ or ., or anything outside the table root, whatever the log says; a listing
+that fails or is cancelled deletes nothing.
 
 It records VACUUM START and VACUUM END commits. --dry-run lists what would be deleted and
 deletes and commits nothing.`,
