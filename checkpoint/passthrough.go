@@ -58,15 +58,22 @@ func (p *passer) keptRuns(b delta.CheckpointBatch, c *counts, out []run) ([]run,
 	if b.Remove != nil {
 		deleted, _ = b.Remove.Field(fieldIndex(p.removeT, "deletionTimestamp")).(*array.Int64)
 	}
+	var local counts
 	from := -1
 	for i := 0; i < b.Rows; i++ {
 		keep := false
 		if b.Live[i] {
-			if b.Add != nil && b.Add.IsValid(i) {
+			isAdd := b.Add != nil && b.Add.IsValid(i)
+			if isAdd == (b.Remove != nil && b.Remove.IsValid(i)) {
+				// Both structs set (one without a path) or neither: the row path decides
+				// what such a row holds, and its copy would carry the stray struct along.
+				return out[:0], false
+			}
+			if isAdd {
 				keep = true
-				c.adds++
+				local.adds++
 				if size != nil && size.IsValid(i) {
-					c.tableBytes += size.Value(i)
+					local.tableBytes += size.Value(i)
 				}
 			} else {
 				ts := int64(0)
@@ -74,9 +81,9 @@ func (p *passer) keptRuns(b delta.CheckpointBatch, c *counts, out []run) ([]run,
 					ts = deleted.Value(i)
 				}
 				if keep = ts >= p.f.tombstoneFrom; keep {
-					c.tombstones++
+					local.tombstones++
 				} else {
-					c.dropped++
+					local.dropped++
 				}
 			}
 		}
@@ -91,6 +98,10 @@ func (p *passer) keptRuns(b delta.CheckpointBatch, c *counts, out []run) ([]run,
 	if from >= 0 {
 		out = append(out, run{from, b.Rows})
 	}
+	c.adds += local.adds
+	c.tableBytes += local.tableBytes
+	c.tombstones += local.tombstones
+	c.dropped += local.dropped
 	return out, true
 }
 

@@ -189,8 +189,22 @@ func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64,
 		if add.arr == nil && remove.arr == nil {
 			return nil
 		}
-		return files(f.Key, &add, &remove, n)
+		return callerCode(func() error { return files(f.Key, &add, &remove, n) })
 	})
+}
+
+// callerPanic carries a panic of the caller's code through readParquetRecords, whose recover
+// turns the decoder's panics on corrupt input into errors naming the file, not the caller's.
+type callerPanic struct{ v any }
+
+// callerCode runs fn, marking a panic in it as the caller's.
+func callerCode(fn func() error) error {
+	defer func() {
+		if r := recover(); r != nil {
+			panic(callerPanic{r})
+		}
+	}()
+	return fn()
 }
 
 // readParquetRecords reads the wanted action columns of one Parquet checkpoint file in record
@@ -200,6 +214,9 @@ func readParquetFiles(ctx context.Context, s Store, f ObjectInfo, version int64,
 func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, allFileLeaves bool, fn func(cols *recordCols, n int) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if cp, ok := r.(callerPanic); ok {
+				panic(cp.v)
+			}
 			err = corrupt(f.Key, version, "decode parquet: %v", r)
 		}
 	}()
