@@ -45,6 +45,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// keyStats turns statistics on for the key column of each small action (null counts, and
+// min/max of a few values), so readers of protocol, metadata, txn or domain metadata skip the
+// row groups of the file list. The file list itself has none: they would cost time and space.
+var keyStats = []parquet.WriterProperty{
+	parquet.WithStatsFor("protocol.minReaderVersion", true), parquet.WithStatsFor("metaData.id", true),
+	parquet.WithStatsFor("txn.appId", true), parquet.WithStatsFor("domainMetadata.domain", true),
+	parquet.WithStatsFor("checkpointMetadata.version", true), parquet.WithStatsFor("sidecar.path", true),
+}
+
 func newPQFile(ctx context.Context, s delta.Store, key string, schema *arrow.Schema, stats *statsBuilder, o Options) (*pqFile, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	sink, err := s.Create(wctx, key)
@@ -53,16 +62,16 @@ func newPQFile(ctx context.Context, s delta.Store, key string, schema *arrow.Sch
 		return nil, err
 	}
 	cw := &countingWriter{w: sink}
-	props := parquet.NewWriterProperties(
+	props := parquet.NewWriterProperties(append([]parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(false),
-		parquet.WithMaxRowGroupLength(1<<40),
+		parquet.WithMaxRowGroupLength(1 << 40),
 		// Bytes count toward a row group once a page is finished: pages small enough that
 		// RowGroupBytes is honoured even when it is small.
 		parquet.WithDataPageSize(min(1<<20, max(o.RowGroupBytes/16, 256))),
 		parquet.WithCreatedBy(delta.EngineInfo),
-	)
+	}, keyStats...)...)
 	fw, err := pqarrow.NewFileWriter(schema, cw, props, pqarrow.NewArrowWriterProperties())
 	if err != nil {
 		cancel()

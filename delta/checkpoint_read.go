@@ -44,13 +44,16 @@ const (
 	wantAll   = 0xffff
 )
 
+// actionColumns are the action columns of a checkpoint, each with its key: the child that
+// every action of the column has (a row whose key is null holds no such action).
 var actionColumns = []struct {
-	name string
-	bit  actionSet
+	name, key string
+	bit       actionSet
 }{
-	{"add", wantAdd}, {"remove", wantRemove}, {"metaData", wantMetadata}, {"protocol", wantProtocol},
-	{"txn", wantTxn}, {"domainMetadata", wantDomain}, {"sidecar", wantSidecar},
-	{"checkpointMetadata", wantCheckpointMeta},
+	{"add", "path", wantAdd}, {"remove", "path", wantRemove}, {"metaData", "id", wantMetadata},
+	{"protocol", "minReaderVersion", wantProtocol}, {"txn", "appId", wantTxn},
+	{"domainMetadata", "domain", wantDomain}, {"sidecar", "path", wantSidecar},
+	{"checkpointMetadata", "version", wantCheckpointMeta},
 }
 
 // readCheckpoint streams the actions in want from every file of cp, sidecars included, in
@@ -237,18 +240,23 @@ func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int6
 	if err != nil {
 		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet schema: %w", err)}
 	}
-	var leaves []int
+	var leaves, keys []int
 	for _, fld := range fr.Manifest.Fields {
 		for _, c := range actionColumns {
 			if fld.Field.Name == c.name && want&c.bit != 0 {
 				leaves = appendLeaves(leaves, fld, allFileLeaves && c.bit&wantFiles != 0)
+				keys = append(keys, keyLeaf(fld, c.key))
 			}
 		}
 	}
 	if len(leaves) == 0 || pf.NumRows() == 0 {
 		return nil
 	}
-	rr, err := fr.GetRecordReader(ctx, leaves, nil)
+	rowGroups := rowGroupsWithActions(pf, keys)
+	if rowGroups != nil && len(rowGroups) == 0 {
+		return nil
+	}
+	rr, err := fr.GetRecordReader(ctx, leaves, rowGroups)
 	if err != nil {
 		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet: %w", err)}
 	}
@@ -273,6 +281,50 @@ func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int6
 		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet: %w", err)}
 	}
 	return nil
+}
+
+// keyLeaf is the column index of the leaf child named key of an action column, or -1.
+func keyLeaf(fld pqarrow.SchemaField, key string) int {
+	for _, c := range fld.Children {
+		if c.Field != nil && c.Field.Name == key && c.IsLeaf() {
+			return c.ColIndex
+		}
+	}
+	return -1
+}
+
+// rowGroupsWithActions lists the row groups where some wanted action may be present: those
+// where the statistics of some key column do not say it is all null. Nil means every row
+// group (some key column has no statistics). Checkpoints hold protocol, metadata, txn and
+// domain metadata in a few rows: with statistics (Spark writes them, and so does this
+// module's writer for these columns), a reader of those skips the file list.
+func rowGroupsWithActions(pf *file.Reader, keys []int) []int {
+	md := pf.MetaData()
+	groups := make([]int, 0, md.NumRowGroups())
+	for g := range md.NumRowGroups() {
+		rg := md.RowGroup(g)
+		some := false
+		for _, k := range keys {
+			if k < 0 {
+				return nil
+			}
+			cc, err := rg.ColumnChunk(k)
+			if err != nil {
+				return nil
+			}
+			st, err := cc.Statistics()
+			if err != nil || st == nil || !st.HasNullCount() {
+				return nil
+			}
+			if st.NullCount() < cc.NumValues() {
+				some = true
+			}
+		}
+		if some {
+			groups = append(groups, g)
+		}
+	}
+	return groups
 }
 
 // appendLeaves adds the leaf columns of fld, leaving out the parsed partition values (the

@@ -9,6 +9,10 @@
 //	cpbench copy  -table DIR   the floor: checkpoint 1 read with arrow-go pqarrow in record
 //	                           batches of -batch rows and written to _bench/copy.parquet with
 //	                           the writer properties and row-group cut of checkpoint/parquet.go
+//	cpbench txns  -table DIR -version V
+//	                           Snapshot.AppTransactions at version V, -runs times: through
+//	                           checkpoint 1 (V=1, as gentable wrote it) or through the
+//	                           checkpoint `ours` wrote at the latest version (V=latest)
 //
 // ours and copy refuse to run on a table that was not reset.
 package main
@@ -53,6 +57,8 @@ type config struct {
 	cpuProfile string
 	heapEvery  time.Duration
 	noSync     bool
+	version    int64
+	runs       int
 }
 
 // result is what a run prints.
@@ -90,6 +96,8 @@ func main() {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured work to this file")
 	fs.DurationVar(&c.heapEvery, "heap-every", 5*time.Millisecond, "live-heap sampling interval")
 	fs.BoolVar(&c.noSync, "nosync", false, "copy: do not fsync the output (the store fsyncs a checkpoint)")
+	fs.Int64Var(&c.version, "version", 1, "txns: the version read")
+	fs.IntVar(&c.runs, "runs", 5, "txns: how many times AppTransactions runs")
 	_ = fs.Parse(os.Args[2:])
 	if c.table == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -110,8 +118,11 @@ func run(ctx context.Context, c config) error {
 	if err := json.Unmarshal(pb, &p); err != nil {
 		return fmt.Errorf("decode %s: %w", paramsKey, err)
 	}
-	if c.mode == "reset" {
+	switch c.mode {
+	case "reset":
 		return reset(c.table, p.LatestVersion)
+	case "txns":
+		return txns(ctx, c)
 	}
 	if err := checkReset(c.table, p.LatestVersion); err != nil {
 		return err
@@ -314,5 +325,37 @@ func checkReset(table string, v int64) error {
 	if err != nil || string(cur) != string(saved) {
 		return fmt.Errorf("%s: _last_checkpoint was changed: run cpbench reset first", table)
 	}
+	return nil
+}
+
+// txns times Snapshot.AppTransactions at c.version, c.runs times on one snapshot, and prints
+// the times in milliseconds.
+func txns(ctx context.Context, c config) error {
+	s, err := delta.OpenStore(ctx, c.table)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	snap, err := delta.Open(ctx, s, delta.AtVersion(c.version))
+	if err != nil {
+		return err
+	}
+	var ms []float64
+	n := 0
+	for range c.runs {
+		start := time.Now()
+		t, err := snap.AppTransactions(ctx)
+		if err != nil {
+			return err
+		}
+		ms = append(ms, float64(time.Since(start).Microseconds())/1000)
+		n = len(t)
+	}
+	b, err := json.Marshal(map[string]any{"mode": "txns", "table": c.table, "version": c.version,
+		"checkpoint": snap.Segment().Checkpoint != nil, "commits": len(snap.Segment().Commits), "apps": n, "ms": ms})
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(b))
 	return nil
 }
