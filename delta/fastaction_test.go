@@ -35,6 +35,10 @@ var fastActionSeeds = []string{
 	`{"add":{"path":"a\ud83d\ude00"}}`,
 	`{"add":{"path":"a\x"}}`,
 	`{"add":{"path":"a\u00g1"}}`,
+	`{"remove":{"path":"a","deletionTimestamp":1,"dataChange":true,"deletionVector":{"storageType":"u","pathOrInlineDv":"ab^-aqEH.-t@S}K{vb[*k^","offset":4,"sizeInBytes":40,"cardinality":6}}}`,
+	`{"add":{"path":"a","deletionVector":{"storageType":"u","pathOrInlineDv":"x","sizeInBytes":2147483648,"cardinality":1}}}`,
+	`{"add":{"path":"a","deletionVector":{"storageType":"u","pathOrInlineDv":"x","sizeInBytes":1,"cardinality":1,"maxRowIndex":9}}}`,
+	`{"add":{"path":"a","deletionVector":null}}`,
 }
 
 // FuzzFastFileAction: whatever the fast path accepts is valid JSON and decodes exactly as the
@@ -69,7 +73,7 @@ func FuzzFastFileAction(f *testing.F) {
 
 // fastAlso are the seeds after the first five that the fast path takes (the general path
 // then agrees, or both refuse the action).
-var fastAlso = map[int]bool{12: true, 13: true, 18: true, 22: true, 23: true}
+var fastAlso = map[int]bool{11: true, 12: true, 13: true, 18: true, 22: true, 23: true, 27: true}
 
 // TestFastFileActionShapes: the plain shapes take the fast path, the others do not.
 func TestFastFileActionShapes(t *testing.T) {
