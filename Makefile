@@ -32,6 +32,9 @@ test: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
+	@# The log and checkpoint code again under the race detector (which also checks unsafe
+	@# pointer arithmetic): concurrent decoding, parallel sidecars. -short: 20 random seeds.
+	$(GO) test -race -short -count=1 -timeout 30m ./delta/... ./checkpoint/...
 
 ## demo: build, make a few rasters with GDAL's tools, ingest them into a local table, ingest
 ## again after one changed, show the table, export one back as a COG and gdalinfo it.
