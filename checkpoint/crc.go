@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/deltaraster/deltaraster/delta"
 )
@@ -95,13 +96,11 @@ func WriteIncrementalCRC(ctx context.Context, c delta.Committed) error {
 		return nil
 	}
 	state.SetTransactions = state.SetTransactions[:0]
-	for _, id := range sortedMapKeys(txns) {
+	for _, id := range slices.Sorted(maps.Keys(txns)) {
 		state.SetTransactions = append(state.SetTransactions, txns[id])
 	}
 	state.DomainMetadata = state.DomainMetadata[:0]
-	keys := sortedMapKeys(domains)
-	sort.Strings(keys)
-	for _, d := range keys {
+	for _, d := range slices.Sorted(maps.Keys(domains)) {
 		state.DomainMetadata = append(state.DomainMetadata, domains[d])
 	}
 	return putCRC(ctx, c.Store, c.Version, state)

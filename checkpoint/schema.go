@@ -1,6 +1,9 @@
 package checkpoint
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
@@ -338,7 +341,7 @@ func strMapAt(sb *array.StructBuilder, i int, m delta.PartitionValues, required 
 	mb.Append(true)
 	kb := mb.KeyBuilder().(*array.StringBuilder)
 	ib := mb.ItemBuilder().(*array.StringBuilder)
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		kb.Append(k)
 		if v := m[k]; v != nil {
 			ib.Append(*v)
@@ -346,15 +349,4 @@ func strMapAt(sb *array.StructBuilder, i int, m delta.PartitionValues, required 
 			ib.AppendNull()
 		}
 	}
-}
-
-func sortedKeys(m delta.PartitionValues) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	if len(keys) > 1 {
-		sortStrings(keys)
-	}
-	return keys
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -96,13 +96,28 @@ func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result
 	if err != nil {
 		return Result{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	f, err := newFold(ctx, snap, o)
-	if err != nil {
-		return Result{}, err
-	}
 	v2 := o.Format == FormatV2 || (o.Format == FormatAuto && hasV2Feature(snap.Protocol()))
 	if v2 && !hasV2Feature(snap.Protocol()) {
 		return Result{}, fmt.Errorf("checkpoint %s at version %d: a V2 checkpoint needs the v2Checkpoint feature (enable it first)", s.URL(), snap.Version())
+	}
+	if !v2 {
+		// An existing classic checkpoint is left as it is (a reader may be reading it): only
+		// the hint is brought up to date, and nothing of the log need be read.
+		res, ok, err := existingClassic(ctx, s, snap.Version(), delta.CheckpointKey(snap.Version()))
+		if err != nil {
+			return Result{}, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
+		}
+		if ok {
+			res.Duration = time.Since(start)
+			if err := writeLastCheckpoint(ctx, s, res, nil); err != nil {
+				return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
+			}
+			return res, nil
+		}
+	}
+	f, err := newFold(ctx, snap, o)
+	if err != nil {
+		return Result{}, err
 	}
 	var res Result
 	if v2 {
@@ -116,9 +131,6 @@ func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result
 	res.Duration = time.Since(start)
 	if err := writeLastCheckpoint(ctx, s, res, f.schemaJSON); err != nil {
 		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
-	}
-	if res.Existing {
-		return res, nil
 	}
 	if err := writeCRCFromFold(ctx, s, snap, f, res); err != nil {
 		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
@@ -162,7 +174,7 @@ func newFold(ctx context.Context, snap *delta.Snapshot, o Options) (*fold, error
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range sortedMapKeys(txns) {
+	for _, id := range slices.Sorted(maps.Keys(txns)) {
 		t := txns[id]
 		if txnFrom >= 0 && t.LastUpdated != nil && *t.LastUpdated < txnFrom {
 			f.droppedTxns++
@@ -170,7 +182,7 @@ func newFold(ctx context.Context, snap *delta.Snapshot, o Options) (*fold, error
 		}
 		f.txns = append(f.txns, t)
 	}
-	for _, d := range sortedMapKeys(domains) {
+	for _, d := range slices.Sorted(maps.Keys(domains)) {
 		f.domains = append(f.domains, domains[d])
 	}
 	if snap.Config("delta.checkpoint.writeStatsAsStruct", "false") == "true" {
@@ -256,9 +268,6 @@ func (f *fold) keep(a delta.Action, c *counts) bool {
 
 func writeClassic(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, o Options) (Result, error) {
 	key := delta.CheckpointKey(snap.Version())
-	if res, ok, err := existingClassic(ctx, s, snap.Version(), key); err != nil || ok {
-		return res, err
-	}
 	schema := schemaFor(classicFile, f.addStruct())
 	pf, err := newPQFile(ctx, s, key, schema, f.stats, o)
 	if err != nil {
@@ -320,11 +329,10 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 		rows        int
 	}
 	type sidecarOut struct {
-		key  string
-		pf   *pqFile
-		in   chan piece
-		size int64
-		err  error
+		key string
+		pf  *pqFile
+		in  chan piece
+		err error
 	}
 	outs := make([]*sidecarOut, o.Sidecars)
 	var wg sync.WaitGroup
@@ -447,7 +455,6 @@ func writeV2(ctx context.Context, s delta.Store, snap *delta.Snapshot, f *fold, 
 			return Result{}, err
 		}
 		res.Keys = append(res.Keys, so.key)
-		res.Actions += so.size
 		res.SizeInBytes += n
 		sidecars = append(sidecars, delta.Sidecar{Path: so.key[len(delta.SidecarDir):], SizeInBytes: n, ModificationTime: now})
 	}
@@ -490,14 +497,3 @@ func deleteKeys(ctx context.Context, s delta.Store, keys []string) {
 		_ = s.Delete(ctx, k)
 	}
 }
-
-func sortedMapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func sortStrings(s []string) { sort.Strings(s) }
