@@ -223,37 +223,13 @@ func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int6
 			err = corrupt(f.Key, version, "decode parquet: %v", r)
 		}
 	}()
-	if batchRows <= 0 {
-		batchRows = DefaultBatchRows
+	rp, err := openParquetRead(ctx, s, f, version, want, batchRows, allFileLeaves)
+	if err != nil || rp == nil {
+		return err
 	}
-	if f.Size <= 0 {
-		if f, err = s.Stat(ctx, f.Key); err != nil {
-			return &CorruptError{Path: f.Key, Version: version, Err: err}
-		}
-	}
-	pf, err := file.NewParquetReader(NewReaderAt(ctx, s, f.Key, f.Size))
-	if err != nil {
-		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
-	}
-	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, memory.DefaultAllocator)
-	if err != nil {
-		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet schema: %w", err)}
-	}
-	var leaves, keys []int
-	for _, fld := range fr.Manifest.Fields {
-		for _, c := range actionColumns {
-			if fld.Field.Name == c.name && want&c.bit != 0 {
-				leaves = appendLeaves(leaves, fld, allFileLeaves && c.bit&wantFiles != 0)
-				keys = append(keys, keyLeaf(fld, c.key))
-			}
-		}
-	}
-	if len(leaves) == 0 || pf.NumRows() == 0 {
-		return nil
-	}
-	rowGroups := rowGroupsWithActions(pf, keys)
-	if rowGroups != nil && len(rowGroups) == 0 {
+	defer rp.pf.Close()
+	fr, leaves, rowGroups := rp.fr, rp.leaves, rp.rowGroups
+	if len(leaves) == 0 || rowGroups != nil && len(rowGroups) == 0 {
 		return nil
 	}
 	rr, err := fr.GetRecordReader(ctx, leaves, rowGroups)
@@ -281,6 +257,54 @@ func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int6
 		return &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet: %w", err)}
 	}
 	return nil
+}
+
+// parquetRead is what readParquetRecords reads of one checkpoint file: the leaf columns of the
+// wanted actions and the row groups that may hold them (nil: every one).
+type parquetRead struct {
+	pf        *file.Reader
+	fr        *pqarrow.FileReader
+	leaves    []int
+	rowGroups []int
+}
+
+// openParquetRead opens f and selects what to read of it; nil (and no error) for a file
+// without rows. The caller closes pf.
+func openParquetRead(ctx context.Context, s Store, f ObjectInfo, version int64, want actionSet, batchRows int, allFileLeaves bool) (*parquetRead, error) {
+	if batchRows <= 0 {
+		batchRows = DefaultBatchRows
+	}
+	if f.Size <= 0 {
+		var err error
+		if f, err = s.Stat(ctx, f.Key); err != nil {
+			return nil, &CorruptError{Path: f.Key, Version: version, Err: err}
+		}
+	}
+	pf, err := file.NewParquetReader(NewReaderAt(ctx, s, f.Key, f.Size))
+	if err != nil {
+		return nil, &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, memory.DefaultAllocator)
+	if err != nil {
+		pf.Close()
+		return nil, &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("read parquet schema: %w", err)}
+	}
+	if pf.NumRows() == 0 {
+		pf.Close()
+		return nil, nil
+	}
+	rp := &parquetRead{pf: pf, fr: fr}
+	var keys []int
+	for _, fld := range fr.Manifest.Fields {
+		for _, c := range actionColumns {
+			if fld.Field.Name == c.name && want&c.bit != 0 {
+				rp.leaves = appendLeaves(rp.leaves, fld, allFileLeaves && c.bit&wantFiles != 0)
+				keys = append(keys, keyLeaf(fld, c.key))
+			}
+		}
+	}
+	rp.rowGroups = rowGroupsWithActions(pf, keys)
+	return rp, nil
 }
 
 // keyLeaf is the column index of the leaf child named key of an action column, or -1.
