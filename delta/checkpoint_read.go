@@ -367,6 +367,13 @@ func appendLeaves(leaves []int, fld pqarrow.SchemaField, all bool) []int {
 	return leaves
 }
 
+// ReadCommitActions streams the actions of commit v in file order. A missing commit is a
+// *CorruptError that matches ErrNotFound; a line that does not decode names the file, version
+// and line.
+func ReadCommitActions(ctx context.Context, s Store, v int64, fn func(Action) error) error {
+	return readJSONActions(ctx, s, CommitKey(v), v, fn)
+}
+
 // readJSONActions streams the actions of a newline-delimited JSON log file. Blank lines are
 // skipped; a line that does not decode is a *CorruptError naming the file, version and line.
 func readJSONActions(ctx context.Context, s Store, key string, version int64, fn func(Action) error) error {

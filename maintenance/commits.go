@@ -1,57 +1,11 @@
 package maintenance
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/deltaraster/deltaraster/delta"
 )
-
-// readCommit streams the actions of commit v, one line at a time.
-func readCommit(ctx context.Context, s delta.Store, v int64, fn func(delta.Action) error) error {
-	key := delta.CommitKey(v)
-	rc, err := s.ReadRange(ctx, key, 0, -1)
-	if err != nil {
-		return fmt.Errorf("read commit %d: %w", v, err)
-	}
-	defer rc.Close()
-	r := bufio.NewReaderSize(rc, 64<<10)
-	var line []byte
-	for n := 1; ; n++ {
-		line = line[:0]
-		var err error
-		for {
-			var frag []byte
-			frag, err = r.ReadSlice('\n')
-			line = append(line, frag...)
-			if !errors.Is(err, bufio.ErrBufferFull) {
-				break
-			}
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read commit %d: %w", v, err)
-		}
-		if t := bytes.TrimSpace(line); len(t) > 0 {
-			a, perr := delta.ParseAction(t)
-			if perr != nil {
-				return &delta.CorruptError{Path: key, Version: v, Err: fmt.Errorf("line %d: %w", n, perr)}
-			}
-			if ferr := fn(a); ferr != nil {
-				return ferr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("read commit %d: %w", v, cerr)
-		}
-	}
-}
 
 // latestCommit lists the log after version after and returns the newest commit version it
 // finds, or after when there is none. A failed listing is an error.

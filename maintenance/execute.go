@@ -32,7 +32,6 @@ type executor struct {
 
 	bytesRead    int64
 	bytesWritten int64
-	tempBytes    int64
 	binsDone     int
 }
 
@@ -54,7 +53,6 @@ func (p *OptimizePlan) Execute(ctx context.Context) (OptimizeMetrics, error) {
 		store: p.store, plan: p, opts: &p.opts, target: p.target, checked: p.version,
 		planned: map[string]int{}, dropped: make([]bool, len(p.bins)), metrics: p.metrics,
 	}
-	ex.metrics.Versions = nil
 	if p.opts.ClusterBy != "" {
 		ex.clusterPath = strings.Split(p.opts.ClusterBy, ".")
 	}
@@ -68,7 +66,6 @@ func (p *OptimizePlan) Execute(ctx context.Context) (OptimizeMetrics, error) {
 		}
 	}
 	err := ex.run(ctx)
-	ex.metrics.TempBytes = ex.tempBytes
 	ex.metrics.Duration = p.metrics.Duration + time.Since(start)
 	return ex.metrics, err
 }
@@ -123,7 +120,7 @@ func (ex *executor) run(ctx context.Context) error {
 // bins whose files they remove. A protocol or metadata change is ErrTableChanged.
 func (ex *executor) catchUp(ctx context.Context, upTo int64) error {
 	for v := ex.checked + 1; v <= upTo; v++ {
-		err := readCommit(ctx, ex.store, v, func(a delta.Action) error {
+		err := delta.ReadCommitActions(ctx, ex.store, v, func(a delta.Action) error {
 			switch {
 			case a.Protocol != nil, a.Metadata != nil:
 				return fmt.Errorf("optimize %s: version %d: %w", ex.store.URL(), v, ErrTableChanged)

@@ -20,6 +20,7 @@ func TestOptimizeInterrupted(t *testing.T) {
 		opts  OptimizeOptions
 	}{
 		{"crash", true, OptimizeOptions{CommitEveryBins: 1}},
+		{"single", false, OptimizeOptions{CommitEveryBins: 1}},
 		{"crash-cluster", true, OptimizeOptions{ClusterBy: "quadbin", MaxFanIn: 2, CommitEveryBins: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,7 +109,7 @@ func sceneTiles(src string, lon0, lat0, size float64, n int, at time.Time) []tes
 			RasterWidth: int32(8 * n), RasterHeight: int32(8 * n), Quadbin: int64(q), CRS: "EPSG:4326",
 			GeoTransform: []float64{x0, w / 8, 0, y1, 0, -w / 8}, Width: 8, Height: 8, DType: "Byte", NoData: &nd,
 			B1: px, B1Min: &mn, B1Max: &mx, B1Mean: &mean, B1Valid: 64,
-			Footprint: polygonWKB(x0, y0, x1, y1), BBox: testutil.BBox{XMin: x0, YMin: y0, XMax: x1, YMax: y1}, IngestedAt: at.UTC().Truncate(time.Microsecond),
+			Footprint: testutil.PolygonWKB(x0, y0, x1, y1), BBox: testutil.BBox{XMin: x0, YMin: y0, XMax: x1, YMax: y1}, IngestedAt: at.UTC().Truncate(time.Microsecond),
 		}
 	}
 	for r := 0; r < n; r++ {
@@ -121,18 +121,6 @@ func sceneTiles(src string, lon0, lat0, size float64, n int, at time.Time) []tes
 		out = append(out, mk(1, 0, 0, lon0, lat0, size*float64(n)))
 	}
 	return out
-}
-
-func polygonWKB(x0, y0, x1, y1 float64) []byte {
-	b := []byte{1}
-	b = binary.LittleEndian.AppendUint32(b, 3)
-	b = binary.LittleEndian.AppendUint32(b, 1)
-	b = binary.LittleEndian.AppendUint32(b, 5)
-	for _, p := range [][2]float64{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}} {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p[0]))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p[1]))
-	}
-	return b
 }
 
 // writeTileFile writes tiles as one data file (sorted by level, quadbin, as ingest does; with

@@ -80,7 +80,7 @@ func (ex *executor) mergeBin(ctx context.Context, bin *Bin, res *binResult) (err
 	var tempBytes int64 // local disk held by temporary runs now
 	addTemp := func(n int64) {
 		tempBytes += n
-		ex.tempBytes = max(ex.tempBytes, tempBytes)
+		ex.metrics.TempBytes = max(ex.metrics.TempBytes, tempBytes)
 	}
 	defer func() {
 		for _, t := range temps {

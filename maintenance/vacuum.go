@@ -392,7 +392,7 @@ func scanRemoves(ctx context.Context, s delta.Store, latest, thresholdMs int64, 
 		v := versions[i]
 		var ci delta.CommitInfo
 		var removes []*delta.Remove
-		err := readCommit(ctx, s, v, func(a delta.Action) error {
+		err := delta.ReadCommitActions(ctx, s, v, func(a delta.Action) error {
 			if a.CommitInfo != nil {
 				ci = a.CommitInfo
 			}

@@ -1,7 +1,9 @@
 package testutil
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
@@ -60,4 +62,18 @@ func TileSchema() delta.StructType {
 		f("b1_max", "double", true), f("b1_mean", "double", true), f("b1_valid", "long", false),
 		f("footprint", "binary", false), f("bbox", bbox, false), f("ingested_at", "timestamp", false),
 	}}
+}
+
+// PolygonWKB is the little-endian WKB polygon of the rectangle (x0, y0)-(x1, y1): a Tile's
+// footprint.
+func PolygonWKB(x0, y0, x1, y1 float64) []byte {
+	b := []byte{1}
+	b = binary.LittleEndian.AppendUint32(b, 3)
+	b = binary.LittleEndian.AppendUint32(b, 1)
+	b = binary.LittleEndian.AppendUint32(b, 5)
+	for _, p := range [][2]float64{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}} {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p[0]))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p[1]))
+	}
+	return b
 }

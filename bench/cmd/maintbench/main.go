@@ -142,7 +142,7 @@ func genTiles(ctx context.Context, out string, n int) (map[string]any, error) {
 					RasterWidth: 256, RasterHeight: 256, Quadbin: int64(ingest.Quadbin(x0+0.05, y1-0.05, 11)), CRS: "EPSG:4326",
 					GeoTransform: []float64{x0, 0.1 / 128, 0, y1, 0, -0.1 / 128}, Width: 128, Height: 128, DType: "UInt16",
 					NoData: &nd, B1: px, B1Min: &mn, B1Max: &mx, B1Mean: &mean, B1Valid: 128 * 128,
-					Footprint: wkb(x0, y1-0.1, x0+0.1, y1), BBox: testutil.BBox{XMin: x0, YMin: y1 - 0.1, XMax: x0 + 0.1, YMax: y1}, IngestedAt: now.UTC(),
+					Footprint: testutil.PolygonWKB(x0, y1-0.1, x0+0.1, y1), BBox: testutil.BBox{XMin: x0, YMin: y1 - 0.1, XMax: x0 + 0.1, YMax: y1}, IngestedAt: now.UTC(),
 				})
 			}
 		}
@@ -191,18 +191,6 @@ func genTiles(ctx context.Context, out string, n int) (map[string]any, error) {
 	return map[string]any{"files": n, "bytes": bytesTotal, "seconds": time.Since(start).Seconds()}, nil
 }
 
-func wkb(x0, y0, x1, y1 float64) []byte {
-	b := []byte{1}
-	b = binary.LittleEndian.AppendUint32(b, 3)
-	b = binary.LittleEndian.AppendUint32(b, 1)
-	b = binary.LittleEndian.AppendUint32(b, 5)
-	for _, p := range [][2]float64{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}} {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p[0]))
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(p[1]))
-	}
-	return b
-}
-
 type genInfo struct {
 	Version int64 `json:"version"`
 	Files   int   `json:"files"`
@@ -236,23 +224,14 @@ func undo(ctx context.Context, s delta.Store, v int64) error {
 		}
 	}
 	for _, lv := range later {
-		b, err := delta.ReadAll(ctx, s, delta.CommitKey(lv))
+		err := delta.ReadCommitActions(ctx, s, lv, func(a delta.Action) error {
+			if a.Add != nil {
+				return s.Delete(ctx, a.Add.Path)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		for _, line := range bytes.Split(b, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
-			}
-			a, err := delta.ParseAction(line)
-			if err != nil {
-				return err
-			}
-			if a.Add != nil {
-				if err := s.Delete(ctx, a.Add.Path); err != nil {
-					return err
-				}
-			}
 		}
 	}
 	slices.Sort(later)
