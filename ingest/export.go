@@ -31,7 +31,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	if opts.Source == "" {
 		return errors.New("export: no source")
 	}
-	out, err := localOut(opts.Out)
+	out, err := LocalOut(opts.Out)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,9 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	return nil
 }
 
-func localOut(out string) (string, error) {
+// LocalOut is the local file path of an export's output: a plain path, or the path of a
+// file:// URL. Other URLs are refused.
+func LocalOut(out string) (string, error) {
 	if out == "" {
 		return "", errors.New("export: no output path")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/airbusgeo/godal"
 )
@@ -88,7 +89,7 @@ func (f *footprinter) footprint(gt [6]float64, w, h int) (wkb []byte, bbox [4]fl
 	for range f.xs {
 		f.ok = append(f.ok, false)
 	}
-	if err := f.tr.TransformEx(f.xs, f.ys, nil, f.ok); err != nil && !anyTrue(f.ok) {
+	if err := f.tr.TransformEx(f.xs, f.ys, nil, f.ok); err != nil && !slices.Contains(f.ok, true) {
 		return nil, bbox, centre, fmt.Errorf("%w: transform tile corners to EPSG:4326: %v", ErrUnsupported, err)
 	}
 	if !f.ok[n-1] {
@@ -111,15 +112,6 @@ func (f *footprinter) footprint(gt [6]float64, w, h int) (wkb []byte, bbox [4]fl
 	}
 	ring = append(ring, ring[0])
 	return polygonWKB(ring), bbox, centre, nil
-}
-
-func anyTrue(b []bool) bool {
-	for _, v := range b {
-		if v {
-			return true
-		}
-	}
-	return false
 }
 
 // polygonWKB encodes a one-ring polygon as little-endian ISO WKB.

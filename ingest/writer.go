@@ -380,7 +380,7 @@ type fileStats struct {
 	bbox4  [4]*dblStat
 	ts     [2]int64
 	noStrs map[string]bool
-	bands  []string
+	bands  [][4]string // per band: its _min, _max, _mean and _valid column names
 }
 
 type dblStat struct {
@@ -405,7 +405,10 @@ const maxStatString = 256
 
 func newFileStats(l layout) *fileStats {
 	s := &fileStats{ints: map[string]*[2]int64{}, strs: map[string]*[2]string{}, dbls: map[string]*dblStat{},
-		nulls: map[string]int64{}, noStrs: map[string]bool{}, bands: l.Bands}
+		nulls: map[string]int64{}, noStrs: map[string]bool{}}
+	for _, b := range l.Bands {
+		s.bands = append(s.bands, [4]string{b + "_min", b + "_max", b + "_mean", b + "_valid"})
+	}
 	for i := range s.bbox4 {
 		s.bbox4[i] = &dblStat{}
 	}
@@ -468,12 +471,12 @@ func (s *fileStats) add(t *tile) {
 	s.int(colHeight, int64(t.Height))
 	s.dbl(colNoData, t.NoData, !t.HasNoData)
 	for i, b := range t.Stats {
-		name := s.bands[i]
+		cols := &s.bands[i]
 		null := b.Valid == 0
-		s.dbl(name+"_min", b.Min, null)
-		s.dbl(name+"_max", b.Max, null)
-		s.dbl(name+"_mean", b.Mean, null)
-		s.int(name+"_valid", b.Valid)
+		s.dbl(cols[0], b.Min, null)
+		s.dbl(cols[1], b.Max, null)
+		s.dbl(cols[2], b.Mean, null)
+		s.int(cols[3], b.Valid)
 	}
 	for i, v := range t.BBox {
 		s.bbox4[i].add(v)

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -128,8 +127,10 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 	}
 	elapsed := time.Since(start)
 	var size int64 = -1
-	if fi, err := os.Stat(localPath(opts.Out)); err == nil {
-		size = fi.Size()
+	if p, err := ingest.LocalOut(opts.Out); err == nil {
+		if fi, err := os.Stat(p); err == nil {
+			size = fi.Size()
+		}
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {
@@ -151,16 +152,6 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 	fmt.Fprintf(w, "exported %s level %d from %s to %s (%s, %d bytes, %s)\n",
 		opts.Source, opts.Level, table, opts.Out, opts.Format, size, elapsed.Round(time.Millisecond))
 	return nil
-}
-
-// localPath is the path of a local path or file:// URL (as ingest.Export reads --out).
-func localPath(p string) string {
-	if strings.HasPrefix(p, "file://") {
-		if u, err := url.Parse(p); err == nil {
-			return u.Path
-		}
-	}
-	return p
 }
 
 // parseBBox parses xmin,ymin,xmax,ymax in longitude and latitude degrees.
