@@ -12,6 +12,9 @@ var (
 	ErrExist = errors.New("delta: object already exists")
 	// ErrConflict means a concurrent commit conflicts with this transaction.
 	ErrConflict = errors.New("delta: concurrent commit conflicts")
+	// ErrCommitUnknown means a commit's put failed in a way that leaves its outcome unknown (it
+	// may have landed) and reading the version back could not tell.
+	ErrCommitUnknown = errors.New("delta: commit outcome unknown")
 	// ErrUnsupportedFeature means the table needs a protocol feature this library lacks.
 	ErrUnsupportedFeature = errors.New("delta: unsupported feature")
 	// ErrVersionNotFound means the requested version or timestamp is outside the log.

@@ -88,7 +88,8 @@ func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.S
 				fail(err)
 				return false
 			}
-			entries, err := os.ReadDir(filepath.Join(s.dir, filepath.FromSlash(dirKey)))
+			dirPath := filepath.Join(s.dir, filepath.FromSlash(dirKey))
+			entries, err := readDirConsistent(dirPath)
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 				return true // nothing under it
 			}
@@ -96,16 +97,23 @@ func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.S
 				fail(err)
 				return false
 			}
-			entryKey := func(e fs.DirEntry) string {
-				if e.IsDir() {
-					return dirKey + e.Name() + "/"
+			for i := range entries {
+				if e := &entries[i]; e.unknown {
+					if fi, err := os.Lstat(filepath.Join(dirPath, e.name)); err == nil {
+						e.mode = fi.Mode().Type()
+					}
 				}
-				return dirKey + e.Name()
 			}
-			slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(entryKey(a), entryKey(b)) })
+			entryKey := func(e dirEntry) string {
+				if e.mode.IsDir() {
+					return dirKey + e.name + "/"
+				}
+				return dirKey + e.name
+			}
+			slices.SortFunc(entries, func(a, b dirEntry) int { return strings.Compare(entryKey(a), entryKey(b)) })
 			for _, e := range entries {
 				key := entryKey(e)
-				if e.IsDir() {
+				if e.mode.IsDir() {
 					if !strings.HasPrefix(key, prefix) && !strings.HasPrefix(prefix, key) {
 						continue // no key under it has the prefix
 					}
@@ -120,7 +128,7 @@ func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.S
 				if !strings.HasPrefix(key, prefix) || key <= startAfter || isLocalTemp(key) {
 					continue
 				}
-				info, err := e.Info()
+				info, err := os.Lstat(filepath.Join(dirPath, e.name))
 				if err == nil && info.Mode()&fs.ModeSymlink != 0 {
 					info, err = os.Stat(filepath.Join(s.dir, filepath.FromSlash(key)))
 				}
@@ -254,6 +262,14 @@ func (s *localStore) tempBeside(target string) (*os.File, error) {
 	_, _ = rand.Read(rnd[:])
 	name := filepath.Join(dir, localTempPrefix+filepath.Base(target)+"."+hex.EncodeToString(rnd[:])+".tmp")
 	return os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+}
+
+// dirEntry is a name read from a directory and its type (ModeDir, ModeSymlink, 0 for a regular
+// file); unknown when the file system did not say.
+type dirEntry struct {
+	name    string
+	mode    fs.FileMode
+	unknown bool
 }
 
 // localTempPrefix starts every temporary file: hidden, so Delta readers and vacuum skip it.

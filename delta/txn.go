@@ -57,8 +57,10 @@ type Committed struct {
 // begins, gathers actions, and commits them as the next version with put-if-absent. A lost race
 // is checked against the winning commits only (WriteSerializable, as Spark): blind appends
 // never conflict; a concurrent protocol or metadata change, a concurrent remove of a file this
-// transaction read or removes, or a concurrent advance of one of its app transactions is an
-// ErrConflict. Otherwise it retries at the next version. A Txn is for one goroutine.
+// transaction read or removes, a concurrent advance of one of its app transactions, or a
+// concurrent add of data matching a predicate this transaction read (MarkReadWhere) is an
+// ErrConflict. Otherwise it retries at the next version. A put whose outcome is unknown is read
+// back before anything else is tried (see Commit). A Txn is for one goroutine.
 type Txn struct {
 	store    Store
 	opts     TxnOptions
@@ -72,8 +74,9 @@ type Txn struct {
 	protocol *Protocol
 	readKeys keySet // files read: a concurrent remove of one conflicts
 	readAll  bool   // read the whole table: any concurrent remove conflicts
-	done     bool   // committed (or failed for good): a Txn commits once
-	creating bool   // BeginCreate: the commit is version 0 or ErrTableExists
+	preds    []readPredicate
+	done     bool // committed (or failed for good): a Txn commits once
+	creating bool // BeginCreate: the commit is version 0 or ErrTableExists
 	metrics  map[string]int64
 }
 
@@ -108,6 +111,23 @@ func (t *Txn) MarkRead(path string, dv *DeletionVector) { t.readKeys.add(keyOf(p
 // is a conflict (concurrent appends still are not, under WriteSerializable).
 func (t *Txn) MarkReadAll() { t.readAll = true }
 
+// readPredicate is a query the transaction ran against the table's files: what it found
+// decided what it writes, so a concurrent add that the query would have found is a conflict.
+type readPredicate struct {
+	desc  string
+	match func(*Add) bool
+}
+
+// MarkReadWhere records that the transaction read the table's files matching match and acted on
+// what it found (typically: "no live file holds source S, so add it"). A concurrent commit that
+// adds a file with dataChange=true that match accepts is then a conflict, as Spark's
+// ConcurrentAppendException: two writers that both found nothing never both add. desc names the
+// predicate in the conflict error. match must be safe to call after Begin's caller returns and
+// must not keep the *Add.
+func (t *Txn) MarkReadWhere(desc string, match func(*Add) bool) {
+	t.preds = append(t.preds, readPredicate{desc: desc, match: match})
+}
+
 // SetAppTransaction records that application appID has committed its version v here. A
 // concurrent commit that sets the same appID conflicts.
 func (t *Txn) SetAppTransaction(appID string, v int64) {
@@ -137,7 +157,7 @@ func (t *Txn) SetProtocol(p Protocol) { t.protocol = &p }
 
 // IsBlindAppend reports whether the transaction only adds data files and read none.
 func (t *Txn) IsBlindAppend() bool {
-	if len(t.removes) > 0 || t.readAll || len(t.readKeys) > 0 || t.metadata != nil || t.protocol != nil {
+	if len(t.removes) > 0 || t.readAll || len(t.readKeys) > 0 || len(t.preds) > 0 || t.metadata != nil || t.protocol != nil {
 		return false
 	}
 	for _, a := range t.adds {
@@ -150,6 +170,14 @@ func (t *Txn) IsBlindAppend() bool {
 
 // Commit writes the transaction as the next version and returns that version. params become
 // commitInfo.operationParameters (each value JSON-encoded, as Spark writes them).
+//
+// A put that fails with anything but "already exists" (a timeout after the request left, a
+// reset connection) may have landed. Commit then reads that version back and compares its
+// commitInfo.txnId with this transaction's: its own commit is a success, another's a lost race;
+// when the version is absent the same body is put again at the same version (idempotent: a
+// delayed first put makes the retry lose to itself, which the read-back recognises). When the
+// outcome cannot be told, the error matches ErrCommitUnknown and names the version: the caller
+// must read the table before deciding whether to write again.
 func (t *Txn) Commit(ctx context.Context, operation string, params map[string]any) (int64, error) {
 	if t.done {
 		return -1, fmt.Errorf("commit to %s: this transaction has already committed", t.store.URL())
@@ -164,35 +192,111 @@ func (t *Txn) Commit(ctx context.Context, operation string, params map[string]an
 		if err != nil {
 			return -1, err
 		}
-		err = t.store.PutIfAbsent(ctx, CommitKey(attempt), body)
+		err = t.put(ctx, attempt, body)
 		if err == nil {
-			if t.opts.PostCommit != nil {
-				c := Committed{Store: t.store, Version: attempt, ReadVersion: t.snap.Version(), Read: t.snap, Actions: actions}
-				if err := t.opts.PostCommit(ctx, c); err != nil {
-					return attempt, fmt.Errorf("after committing version %d: %w", attempt, err)
-				}
-			}
-			return attempt, nil
+			return t.landed(ctx, attempt, actions)
 		}
 		if !errors.Is(err, ErrExist) {
-			return -1, fmt.Errorf("commit version %d of %s: %w", attempt, t.store.URL(), err)
+			return -1, err
+		}
+		next, err := t.checkWinners(ctx, attempt)
+		if errors.Is(err, errOwnCommit) {
+			// The version "taken" holds this very commit: a put whose answer was lost and
+			// that the store client sent again.
+			return t.landed(ctx, attempt, actions)
 		}
 		if t.creating {
 			return -1, fmt.Errorf("create table %s: %w", t.store.URL(), ErrTableExists)
 		}
-		if n >= t.opts.MaxAttempts {
-			return -1, fmt.Errorf("commit to %s: gave up after %d attempts (last version tried %d): %w", t.store.URL(), n, attempt, ErrConflict)
-		}
-		next, err := t.checkWinners(ctx, attempt)
 		if err != nil {
 			return -1, err
 		}
-		attempt = next
+		if n >= t.opts.MaxAttempts {
+			return -1, fmt.Errorf("commit to %s: gave up after %d attempts (last version tried %d): %w", t.store.URL(), n, attempt, ErrConflict)
+		}
+		// Back off, then read what landed meanwhile and try the first free version at once:
+		// a version found free and tried only after the wait has usually been taken by then,
+		// and a writer that always waits between the two starves beside writers that do not.
 		t.wait(ctx, n)
 		if err := ctx.Err(); err != nil {
 			return -1, fmt.Errorf("commit to %s: %w", t.store.URL(), err)
 		}
+		if attempt, err = t.checkWinners(ctx, next); err != nil {
+			return -1, err
+		}
 	}
+}
+
+// landed runs the post-commit hook for the commit at version v.
+func (t *Txn) landed(ctx context.Context, v int64, actions []Action) (int64, error) {
+	if t.opts.PostCommit != nil {
+		c := Committed{Store: t.store, Version: v, ReadVersion: t.snap.Version(), Read: t.snap, Actions: actions}
+		if err := t.opts.PostCommit(ctx, c); err != nil {
+			return v, fmt.Errorf("after committing version %d: %w", v, err)
+		}
+	}
+	return v, nil
+}
+
+// errOwnCommit is checkWinners' answer when the first "winner" is this transaction's own
+// commit.
+var errOwnCommit = errors.New("delta: the version holds this transaction's commit")
+
+// maxUnknownRetries bounds how often a put whose outcome was unknown and whose version was then
+// found absent is tried again at the same version.
+const maxUnknownRetries = 3
+
+// readBackTimeout bounds the read-back of a put whose outcome is unknown; it runs even when the
+// caller's context was cancelled during the put, so that a landed commit is reported as such.
+const readBackTimeout = 30 * time.Second
+
+// put writes the commit at version v with put-if-absent. It returns nil when the commit landed
+// (also when a put that failed turns out to have landed), an error matching ErrExist when the
+// version is taken (checkWinners then tells whether by this transaction: a store client that
+// retries a put whose answer was lost gets "already exists" from its own first try), and
+// otherwise an error, matching ErrCommitUnknown when the commit may have landed.
+func (t *Txn) put(ctx context.Context, v int64, body []byte) error {
+	key := CommitKey(v)
+	for try := 1; ; try++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("commit version %d of %s: %w", v, t.store.URL(), err) // never sent
+		}
+		err := t.store.PutIfAbsent(ctx, key, body)
+		if err == nil || errors.Is(err, ErrExist) {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readBackTimeout)
+		ours, present, rerr := t.readBack(rctx, v)
+		cancel()
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("commit version %d of %s: %w: the put failed (%v) and reading the version back failed (%v)",
+				v, t.store.URL(), ErrCommitUnknown, err, rerr)
+		case ours:
+			return nil // the put landed; its answer was lost
+		case present:
+			return fmt.Errorf("put-if-absent %s: %w", key, ErrExist)
+		case ctx.Err() != nil || try >= maxUnknownRetries:
+			// Absent now, but a put cut off in flight may still land.
+			return fmt.Errorf("commit version %d of %s: %w: the put failed (%v) and the version is absent after %d tries",
+				v, t.store.URL(), ErrCommitUnknown, err, try)
+		}
+		// Absent: the put did not land (or has not yet: then the next try loses to it and
+		// checkWinners finds it ours). Put the same body again at v.
+	}
+}
+
+// readBack reports whether version v exists and holds this transaction's commit (by txnId).
+func (t *Txn) readBack(ctx context.Context, v int64) (ours, present bool, err error) {
+	ci, err := ReadCommitInfo(ctx, t.store, v)
+	if errors.Is(err, ErrNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	id, _ := ci.String("txnId")
+	return id == t.id, true, nil
 }
 
 func (t *Txn) wait(ctx context.Context, n int) {
@@ -261,12 +365,23 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 		var conflict error
 		err := readJSONActions(ctx, t.store, key, v, func(a Action) error {
 			switch {
+			case a.CommitInfo != nil && v == first:
+				if id, _ := a.CommitInfo.String("txnId"); id == t.id {
+					conflict = errOwnCommit
+				}
 			case a.Protocol != nil:
 				conflict = fmt.Errorf("version %d changed the protocol", v)
 			case a.Metadata != nil:
 				conflict = fmt.Errorf("version %d changed the metadata", v)
 			case a.DomainMetadata != nil && domains[a.DomainMetadata.Domain]:
 				conflict = fmt.Errorf("version %d also changed metadata domain %q", v, a.DomainMetadata.Domain)
+			case a.Add != nil && a.Add.DataChange && len(t.preds) > 0:
+				for _, p := range t.preds {
+					if p.match(a.Add) {
+						conflict = fmt.Errorf("version %d added %s, which matches what this transaction read (%s)", v, a.Add.Path, p.desc)
+						break
+					}
+				}
 			case a.Txn != nil && apps[a.Txn.AppID]:
 				conflict = fmt.Errorf("version %d advanced app transaction %q to %d", v, a.Txn.AppID, a.Txn.Version)
 			case a.Remove != nil:
@@ -285,6 +400,9 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 			}
 			return nil
 		})
+		if conflict == errOwnCommit {
+			return -1, conflict
+		}
 		if conflict != nil {
 			return -1, fmt.Errorf("commit to %s (read version %d): %w: %w", t.store.URL(), t.snap.Version(), ErrConflict, conflict)
 		}

@@ -187,7 +187,8 @@ func checkCommitSources(t *testing.T, ci delta.CommitInfo, want map[string]strin
 // TestConcurrentCommit injects a commit by another ingest between this ingest's writes and its
 // commit (from the Progress hook, which runs when a data file is finished). Another source
 // under the same AppID: the commit conflicts, re-plans, finds its plan unchanged and commits
-// at the next version. The same source: the plan changed, so the batch fails uncommitted.
+// at the next version. The same source: the re-plan finds it in the table at this version, so
+// the batch takes it out and, with nothing left, commits nothing.
 func TestConcurrentCommit(t *testing.T) {
 	ctx := context.Background()
 	for _, same := range []bool{false, true} {
@@ -219,9 +220,14 @@ func TestConcurrentCommit(t *testing.T) {
 				t.Fatal("no concurrent commit injected")
 			}
 			if same {
-				var ue *UncommittedError
-				if !errors.As(err, &ue) || !errors.Is(err, delta.ErrConflict) || sum.Committed {
-					t.Fatalf("want an uncommitted conflict, got %v (%+v)", err, sum)
+				// The source is in the table at this version now: the batch drops it and
+				// has nothing left to commit.
+				if err != nil || sum.Committed || len(sum.Files) != 0 || sum.Tiles != 0 ||
+					len(sum.Sources) != 1 || sum.Sources[0].Status != StatusUnchanged {
+					t.Fatalf("want nothing committed and the source reported unchanged, got %v (%+v)", err, sum)
+				}
+				if _, files := liveFiles(t, s); len(files) != 2 {
+					t.Fatalf("%d live files, want 2 (the batch's own files deleted, not committed)", len(files))
 				}
 			} else {
 				if err != nil {
@@ -260,5 +266,73 @@ func TestPostCommitError(t *testing.T) {
 	}
 	if n, _ := countTiles(readTiles(t, s)); len(n) != 2 {
 		t.Fatalf("%d tiles committed, want 2", len(n))
+	}
+}
+
+// TestConcurrentSharedSource: another writer, under another app id, ingests one of this
+// batch's two sources between this batch's writes and its commit. The commit conflicts on the
+// read predicate, re-plans, writes its data file again without the shared source, commits the
+// other source and reports the shared one unchanged. Before, the batch either added the shared
+// source a second time (different app ids never conflicted) or failed whole.
+func TestConcurrentSharedSource(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	shared := copyFile(t, td("rgb.tif"), dir, "shared.tif")
+	s := openStore(t, filepath.Join(dir, "table"))
+	first := copyFile(t, td("rgb.tif"), dir, "first.tif")
+	if _, err := Ingest(ctx, s, []string{first}, quietOpts()); err != nil {
+		t.Fatal(err)
+	}
+	mine := copyFile(t, td("rgb.tif"), dir, "mine.tif")
+	o := quietOpts()
+	o.AppID = "writer-a"
+	injected := false
+	o.Progress = func(p Progress) {
+		if p.FilesWritten == 1 && !injected {
+			injected = true
+			other := quietOpts()
+			other.AppID = "writer-b"
+			if _, err := Ingest(ctx, s, []string{shared}, other); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	sum, err := Ingest(ctx, s, []string{shared, mine}, o)
+	if !injected {
+		t.Fatal("no concurrent commit injected")
+	}
+	if err != nil || !sum.Committed || sum.CommitAttempts != 2 {
+		t.Fatalf("Ingest = %v (%+v); want a commit on the second attempt", err, sum)
+	}
+	status := map[string]string{}
+	for _, r := range sum.Sources {
+		status[r.URI] = r.Status
+	}
+	if status[shared] != StatusUnchanged || status[mine] != StatusAdded {
+		t.Fatalf("statuses %v; want %s unchanged and %s added", status, shared, mine)
+	}
+	n, versions := countTiles(readTiles(t, s))
+	for k, c := range n {
+		if c != 1 {
+			t.Fatalf("tile %v appears %d times", k, c)
+		}
+	}
+	if len(versions) != 3 {
+		t.Fatalf("%d sources in the table, want 3", len(versions))
+	}
+	_, files := liveFiles(t, s)
+	live := map[string]bool{}
+	for _, a := range files {
+		live[a.Path] = true
+	}
+	for _, f := range sum.Files {
+		if !live[f] {
+			t.Errorf("summary lists %s, which is not live", f)
+		}
+	}
+	// The batch's first data file (with the shared source's rows) was deleted, not left behind.
+	parquets, _ := filepath.Glob(filepath.Join(dir, "table", "*.parquet"))
+	if len(parquets) != len(files) {
+		t.Errorf("%d data files on disk, %d live: the dropped copy was left behind", len(parquets), len(files))
 	}
 }

@@ -120,23 +120,6 @@ type plan struct {
 	replaced map[string]bool
 }
 
-// key summarizes a plan for comparison after a conflict.
-func (p *plan) key() string {
-	var b strings.Builder
-	uris := make([]string, 0, len(p.status))
-	for u := range p.status {
-		uris = append(uris, u)
-	}
-	sort.Strings(uris)
-	for _, u := range uris {
-		fmt.Fprintf(&b, "%s=%s;", u, p.status[u])
-	}
-	for _, a := range p.rewrite {
-		b.WriteString(a.Path + ";")
-	}
-	return b.String()
-}
-
 func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	p := &plan{status: map[string]string{}, replaced: map[string]bool{}}
 	txn, err := delta.Begin(ctx, in.store, in.opts.Txn)
@@ -173,6 +156,20 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 				files[a.Path] = a
 			}
 		}
+	}
+	// What this plan rests on: the sources to write are absent (or held by exactly the files to
+	// rewrite). A concurrent commit that adds data of any of them conflicts, whatever its app
+	// id, so two writers never both add one source; the loser re-plans (see commit).
+	writing := map[string]bool{}
+	for u, st := range p.status {
+		if st != StatusUnchanged {
+			writing[u] = true
+		}
+	}
+	if len(writing) > 0 {
+		txn.MarkReadWhere(fmt.Sprintf("no other live file holds %s", describeSources(writing)), func(a *delta.Add) bool {
+			return mayHoldSources(a, writing)
+		})
 	}
 	for _, a := range files {
 		if a.DeletionVector != nil {
@@ -254,6 +251,10 @@ func (in *ingestion) run(ctx context.Context, uris []string) error {
 	if err := in.commit(ctx, p, w); err != nil {
 		if in.sum.Committed {
 			return err // the commit stands; only the post-commit hook failed
+		}
+		if errors.Is(err, delta.ErrCommitUnknown) {
+			// The commit may have landed: its files are not orphans to report.
+			return fmt.Errorf("ingest into %s: %w (read the table before ingesting these sources again)", in.store.URL(), err)
 		}
 		return uncommitted(w, err)
 	}
@@ -372,10 +373,11 @@ func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterI
 // commit creates the table if needed and commits the written files, removing the rewritten
 // ones, with the app transaction. A conflicting concurrent commit makes it re-plan: when the
 // plan is unchanged (no concurrent writer touched these sources or the files read), the same
-// files are committed at the next version; otherwise the batch fails.
+// files are committed at the next version; sources that a concurrent writer added meanwhile, at
+// the version this batch holds, are taken out of the batch and reported unchanged (see
+// reconcile); any other change fails the batch.
 func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error {
 	o := in.opts
-	want := p.key()
 	for attempt := 1; ; attempt++ {
 		if !p.exists {
 			// A new table is created by the commit that holds the first data: version 0.
@@ -401,9 +403,18 @@ func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error 
 				return fmt.Errorf("ingest into %s: %w: the table was created concurrently with %s, these files have %s",
 					in.store.URL(), ErrBandLayout, l, in.layout)
 			}
-			if np.key() != want {
-				return fmt.Errorf("ingest into %s: a concurrent commit changed the sources of this batch or the files it rewrites: %w",
-					in.store.URL(), delta.ErrConflict)
+			drop, err := reconcile(p, np)
+			if err != nil {
+				return fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+			}
+			if len(drop) > 0 {
+				if err := in.dropSources(ctx, w, drop); err != nil {
+					return err
+				}
+				if len(w.written) == 0 && len(np.rewrite) == 0 {
+					in.sum.Version = np.txn.ReadVersion()
+					return nil // another writer ingested all of them
+				}
 			}
 			p = np
 		}

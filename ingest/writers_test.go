@@ -14,7 +14,8 @@ import (
 )
 
 // childEnv makes the test binary a child writer (see TestManyWriters): it ingests
-// $DELTARASTER_CHILD_SOURCE into the table $DELTARASTER_CHILD_TABLE and exits.
+// $DELTARASTER_CHILD_SOURCE (sources, one a line) into the table $DELTARASTER_CHILD_TABLE with
+// the app id $DELTARASTER_CHILD_APPID (the default when empty) and exits.
 const childEnv = "DELTARASTER_INGEST_CHILD"
 
 func childMain() int {
@@ -26,7 +27,8 @@ func childMain() int {
 	}
 	defer s.Close()
 	o := quietOpts()
-	sum, err := Ingest(ctx, s, []string{os.Getenv("DELTARASTER_CHILD_SOURCE")}, o)
+	o.AppID = os.Getenv("DELTARASTER_CHILD_APPID")
+	sum, err := Ingest(ctx, s, strings.Split(os.Getenv("DELTARASTER_CHILD_SOURCE"), "\n"), o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child ingest:", err)
 		return 1
@@ -107,5 +109,70 @@ func TestManyWriters(t *testing.T) {
 			t.Fatal(err)
 		}
 		assertSameRaster(t, src, 0, out)
+	}
+}
+
+// TestWritersDifferentAppIDs runs 2 and then 4 OS processes with different app ids, 20 rounds
+// each, on one table: every round each process ingests the round's shared source (in a shuffled
+// place among its sources) and one source of its own, all at once. Every source lands exactly
+// once: the app transactions do not stop two writers from adding one source, the read
+// predicate does (a writer that loses re-plans, commits its own source and reports the shared
+// one as already there). Before the predicate, the shared source landed twice in most rounds.
+func TestWritersDifferentAppIDs(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 5
+	}
+	for _, writers := range []int{2, 4} {
+		t.Run(fmt.Sprintf("%d writers", writers), func(t *testing.T) {
+			dir := t.TempDir()
+			table := filepath.Join(dir, "table")
+			s := openStore(t, table)
+			var all []string
+			for r := range rounds {
+				shared := copyFile(t, td("rgb.tif"), dir, fmt.Sprintf("r%02d-shared.tif", r))
+				all = append(all, shared)
+				var cmds []*exec.Cmd
+				var outs []*bytes.Buffer
+				for w := range writers {
+					own := copyFile(t, td("rgb.tif"), dir, fmt.Sprintf("r%02d-w%d.tif", r, w))
+					all = append(all, own)
+					srcs := []string{shared, own}
+					if (r+w)%2 == 1 {
+						srcs[0], srcs[1] = own, shared
+					}
+					cmd := exec.Command(os.Args[0], "-test.run=^$")
+					cmd.Env = append(os.Environ(), childEnv+"=1", "DELTARASTER_CHILD_TABLE="+table,
+						"DELTARASTER_CHILD_SOURCE="+strings.Join(srcs, "\n"), fmt.Sprintf("DELTARASTER_CHILD_APPID=app-%d", w))
+					var out bytes.Buffer
+					cmd.Stdout, cmd.Stderr = &out, &out
+					cmds, outs = append(cmds, cmd), append(outs, &out)
+				}
+				for _, c := range cmds {
+					if err := c.Start(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i, c := range cmds {
+					if err := c.Wait(); err != nil {
+						t.Fatalf("round %d, writer %d: %v\n%s", r, i, err, outs[i])
+					}
+				}
+				n, versions := countTiles(readTiles(t, s))
+				for k, c := range n {
+					if c != 1 {
+						t.Fatalf("round %d: tile %v appears %d times", r, k, c)
+					}
+				}
+				for _, src := range all {
+					if len(versions[src]) != 1 {
+						t.Fatalf("round %d: source %s has versions %v in the table, want one", r, src, versions[src])
+					}
+				}
+				if len(versions) != len(all) {
+					t.Fatalf("round %d: %d sources in the table, want %d", r, len(versions), len(all))
+				}
+			}
+		})
 	}
 }
