@@ -2,6 +2,7 @@ package delta
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 )
@@ -12,6 +13,12 @@ import (
 // 2*workers+workers chunks of chunkLines lines are alive at once.
 const chunkLines = 1024
 
+// A lineChunk passes from owner to owner, never shared: the reader fills it and sends it both
+// to the consumer (order) and to a worker (work); the worker decodes it and closes ready; only
+// then does the consumer read it, and only after that may it go back to the pool for the
+// reader to fill again. Every chunk sent to order is also sent to work, and every worker
+// closes ready of every chunk it takes, decoded or (once the context is done) marked with the
+// context's error, so the consumer's wait on ready always ends.
 type lineChunk struct {
 	buf   []byte
 	ends  []int // line i is buf[ends[i-1]:ends[i]]
@@ -24,6 +31,7 @@ type lineChunk struct {
 // streamActions calls fn, in file order, for every action of commit key (version v) whose
 // kind keep accepts (keep gets the first key of the line; unknown-looking lines are always
 // decoded). A line that does not decode is a *CorruptError naming the file, version and line.
+// A cancelled context is an error (never a short result) unless every action was delivered.
 func streamActions(ctx context.Context, s Store, key string, v int64, keep func(kind string) bool, fn func(Action) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -31,6 +39,7 @@ func streamActions(ctx context.Context, s Store, key string, v int64, keep func(
 	work := make(chan *lineChunk, workers)
 	order := make(chan *lineChunk, 2*workers)
 	pool := sync.Pool{New: func() any { return &lineChunk{} }}
+	cancelled := func() error { return fmt.Errorf("read %s: %w", key, ctx.Err()) }
 
 	var wg sync.WaitGroup
 	for range workers {
@@ -38,19 +47,10 @@ func streamActions(ctx context.Context, s Store, key string, v int64, keep func(
 		go func() {
 			defer wg.Done()
 			for c := range work {
-				start := 0
-				for i, end := range c.ends {
-					line := c.buf[start:end]
-					start = end
-					if kind, ok := actionKind(line); ok && isActionName(kind) && !keep(kind) {
-						continue
-					}
-					a, err := ParseAction(line)
-					if err != nil {
-						c.err = corrupt(key, v, "line %d: %v", c.nums[i], err)
-						break
-					}
-					c.acts = append(c.acts, a)
+				if ctx.Err() != nil {
+					c.err = cancelled()
+				} else {
+					c.decode(key, v, keep)
 				}
 				close(c.ready)
 			}
@@ -71,13 +71,11 @@ func streamActions(ctx context.Context, s Store, key string, v int64, keep func(
 			select {
 			case order <- cur:
 			case <-ctx.Done():
-				return false
+				return false // cur never left the reader
 			}
-			select {
-			case work <- cur:
-			case <-ctx.Done():
-				return false
-			}
+			// The consumer waits for cur to be ready: it must reach a worker whatever happens.
+			// Workers take from work until it is closed, so this send always completes.
+			work <- cur
 			cur = next()
 			return true
 		}
@@ -86,24 +84,26 @@ func streamActions(ctx context.Context, s Store, key string, v int64, keep func(
 			cur.ends = append(cur.ends, len(cur.buf))
 			cur.nums = append(cur.nums, n)
 			if len(cur.ends) == chunkLines && !send() {
-				return ctx.Err()
+				return cancelled()
 			}
 			return nil
 		})
-		if err == nil && len(cur.ends) > 0 {
-			send()
+		if err == nil && len(cur.ends) > 0 && !send() {
+			err = cancelled()
 		}
 		readErr <- err
 	}()
 
 	var ferr error
 	for c := range order {
+		<-c.ready // from here on the chunk is the consumer's alone
 		if ferr == nil {
-			select {
-			case <-c.ready:
-			case <-ctx.Done():
-			}
-			if ferr = c.err; ferr == nil {
+			switch {
+			case c.err != nil:
+				ferr = c.err
+			case ctx.Err() != nil:
+				ferr = cancelled()
+			default:
 				for _, a := range c.acts {
 					if ferr = fn(a); ferr != nil {
 						break
@@ -114,9 +114,7 @@ func streamActions(ctx context.Context, s Store, key string, v int64, keep func(
 				cancel()
 			}
 		}
-		if ferr == nil {
-			pool.Put(c)
-		}
+		pool.Put(c)
 	}
 	wg.Wait()
 	rerr := <-readErr
@@ -124,4 +122,23 @@ func streamActions(ctx context.Context, s Store, key string, v int64, keep func(
 		return ferr
 	}
 	return rerr
+}
+
+// decode parses the chunk's lines into acts, or sets err at the first line that does not
+// decode.
+func (c *lineChunk) decode(key string, v int64, keep func(kind string) bool) {
+	start := 0
+	for i, end := range c.ends {
+		line := c.buf[start:end]
+		start = end
+		if kind, ok := actionKind(line); ok && isActionName(kind) && !keep(kind) {
+			continue
+		}
+		a, err := ParseAction(line)
+		if err != nil {
+			c.err = corrupt(key, v, "line %d: %v", c.nums[i], err)
+			return
+		}
+		c.acts = append(c.acts, a)
+	}
 }

@@ -77,6 +77,11 @@ func (o Op) String() string {
 // Write operation, as object-store writers upload in parts. A sweep over every operation then
 // costs one run per chunk rather than one per small write of an encoder.
 //
+// With LoseAnswer, the failing Put, PutIfAbsent, Delete or writer Close is carried out on the
+// wrapped store before ErrInjected is returned: a request that landed but whose answer was
+// lost (a timeout after it left). Only the operation numbered FailAt lands; in crash mode the
+// ones after it fail without landing.
+//
 // In crash mode every operation from the failing one on fails as well, as if the process died
 // there: nothing after the fault reaches the inner store (writers are still closed unpublished,
 // so no descriptor leaks). Without crash mode only the one operation fails.
@@ -100,6 +105,7 @@ type FaultStore struct {
 	failAt        int64
 	crash         bool
 	listFailAfter int
+	loseAnswer    bool
 	hit           bool
 	hitOp         Op
 	hitKey        string
@@ -117,6 +123,14 @@ func (f *FaultStore) FailAt(i int64, crash bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failAt, f.crash = i, crash
+}
+
+// LoseAnswer sets whether the failing mutation lands before its error is returned (see the
+// type comment).
+func (f *FaultStore) LoseAnswer(lose bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loseAnswer = lose
 }
 
 // ListFailAfter sets how many objects a failing listing yields before its error (default 0).
@@ -168,6 +182,13 @@ func (f *FaultStore) Unwrap() delta.Store { return f.inner }
 
 // begin numbers one operation and decides whether it fails.
 func (f *FaultStore) begin(op Op, key string) error {
+	_, err := f.beginLanding(op, key)
+	return err
+}
+
+// beginLanding is begin for a mutation: land reports that the operation fails with its answer
+// lost, so it must be carried out before the error is returned.
+func (f *FaultStore) beginLanding(op Op, key string) (land bool, err error) {
 	f.mu.Lock()
 	n := f.next
 	f.next++
@@ -175,7 +196,7 @@ func (f *FaultStore) begin(op Op, key string) error {
 	fail := false
 	switch {
 	case f.failAt >= 0 && n == f.failAt:
-		fail = true
+		fail, land = true, f.loseAnswer
 		f.hit, f.hitOp, f.hitKey = true, op, key
 	case f.failAt >= 0 && n > f.failAt && f.crash:
 		fail = true
@@ -183,14 +204,14 @@ func (f *FaultStore) begin(op Op, key string) error {
 	hook := f.Hook
 	f.mu.Unlock()
 	if fail {
-		return fmt.Errorf("%s %s (operation %d): %w", op, key, n, ErrInjected)
+		return land, fmt.Errorf("%s %s (operation %d): %w", op, key, n, ErrInjected)
 	}
 	if hook != nil {
 		if err := hook(n, op, key); err != nil {
-			return fmt.Errorf("%s %s (operation %d): %w", op, key, n, err)
+			return false, fmt.Errorf("%s %s (operation %d): %w", op, key, n, err)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // URL is the wrapped store's URL.
@@ -248,7 +269,10 @@ func (f *FaultStore) ReadRange(ctx context.Context, key string, offset, length i
 
 // Put implements delta.Store.
 func (f *FaultStore) Put(ctx context.Context, key string, data []byte) error {
-	if err := f.begin(OpPut, key); err != nil {
+	if land, err := f.beginLanding(OpPut, key); err != nil {
+		if land {
+			_ = f.inner.Put(ctx, key, data)
+		}
 		return err
 	}
 	return f.inner.Put(ctx, key, data)
@@ -256,7 +280,10 @@ func (f *FaultStore) Put(ctx context.Context, key string, data []byte) error {
 
 // PutIfAbsent implements delta.Store.
 func (f *FaultStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	if err := f.begin(OpPutIfAbsent, key); err != nil {
+	if land, err := f.beginLanding(OpPutIfAbsent, key); err != nil {
+		if land {
+			_ = f.inner.PutIfAbsent(ctx, key, data)
+		}
 		return err
 	}
 	return f.inner.PutIfAbsent(ctx, key, data)
@@ -264,7 +291,10 @@ func (f *FaultStore) PutIfAbsent(ctx context.Context, key string, data []byte) e
 
 // Delete implements delta.Store.
 func (f *FaultStore) Delete(ctx context.Context, key string) error {
-	if err := f.begin(OpDelete, key); err != nil {
+	if land, err := f.beginLanding(OpDelete, key); err != nil {
+		if land {
+			_ = f.inner.Delete(ctx, key)
+		}
 		return err
 	}
 	return f.inner.Delete(ctx, key)
@@ -339,7 +369,11 @@ func (w *faultWriter) Close() error {
 		_, _ = w.forward(w.buf)
 		w.buf = nil
 	}
-	err := w.f.begin(OpClose, w.key)
+	land, err := w.f.beginLanding(OpClose, w.key)
+	if land && w.failed == nil {
+		_ = w.w.Close() // published; the answer is lost
+		return err
+	}
 	if err == nil && w.failed != nil {
 		err = w.failed
 	}
