@@ -12,12 +12,22 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
 // DefaultBatchRows is the number of checkpoint rows decoded at once.
 const DefaultBatchRows = 4096
+
+// readBufferBytes bounds what is read of a column chunk of a checkpoint file at once. The
+// Parquet reader reads each chunk whole into memory by default, so memory would follow the
+// row-group size of whoever wrote the file: another engine may write row groups of a million
+// rows or more, whose chunks of paths and stats are tens of MiB each. A file with a chunk
+// larger than this is read through a buffer of this size per chunk, a ranged read at a time
+// (a buffer grows to hold a page larger than itself); smaller chunks are still read whole, in
+// one request each.
+const readBufferBytes = 1 << 20
 
 // Checkpoint is one checkpoint of the log: a classic file, all parts of a multi-part one, or the
 // top-level file of a V2 one.
@@ -259,6 +269,21 @@ func readParquetRecords(ctx context.Context, s Store, f ObjectInfo, version int6
 	return nil
 }
 
+// largestColumnChunk is the size of the largest column chunk of pf, compressed, in bytes.
+func largestColumnChunk(pf *file.Reader) int64 {
+	md := pf.MetaData()
+	var largest int64
+	for g := range md.NumRowGroups() {
+		rg := md.RowGroup(g)
+		for c := range rg.NumColumns() {
+			if cc, err := rg.ColumnChunk(c); err == nil {
+				largest = max(largest, cc.TotalCompressedSize())
+			}
+		}
+	}
+	return largest
+}
+
 // parquetRead is what readParquetRecords reads of one checkpoint file: the leaf columns of the
 // wanted actions and the row groups that may hold them (nil: every one).
 type parquetRead struct {
@@ -280,9 +305,21 @@ func openParquetRead(ctx context.Context, s Store, f ObjectInfo, version int64, 
 			return nil, &CorruptError{Path: f.Key, Version: version, Err: err}
 		}
 	}
-	pf, err := file.NewParquetReader(NewReaderAt(ctx, s, f.Key, f.Size))
+	ra := NewReaderAt(ctx, s, f.Key, f.Size)
+	pf, err := file.NewParquetReader(ra)
 	if err != nil {
 		return nil, &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
+	}
+	if largestColumnChunk(pf) > readBufferBytes {
+		// Read its chunks through bounded buffers; the footer already read is reused.
+		props := parquet.NewReaderProperties(memory.DefaultAllocator)
+		props.BufferedStreamEnabled = true
+		props.BufferSize = readBufferBytes
+		md := pf.MetaData()
+		pf.Close()
+		if pf, err = file.NewParquetReader(ra, file.WithReadProps(props), file.WithMetadata(md)); err != nil {
+			return nil, &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
+		}
 	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, memory.DefaultAllocator)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -55,6 +56,7 @@ type config struct {
 	batch      int
 	rowGroup   int64
 	cpuProfile string
+	heapProf   string
 	heapEvery  time.Duration
 	noSync     bool
 	version    int64
@@ -94,6 +96,7 @@ func main() {
 	fs.IntVar(&c.batch, "batch", delta.DefaultBatchRows, "rows per record batch (checkpoint.Options.BatchRows)")
 	fs.Int64Var(&c.rowGroup, "rowgroup", 16<<20, "row-group cut in bytes (checkpoint.Options.RowGroupBytes)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured work to this file")
+	fs.StringVar(&c.heapProf, "heapprofile", "", "write a heap profile to this file each time the heap live after a GC reaches a new peak (10% over the last)")
 	fs.DurationVar(&c.heapEvery, "heap-every", 5*time.Millisecond, "live-heap sampling interval")
 	fs.BoolVar(&c.noSync, "nosync", false, "copy: do not fsync the output (the store fsyncs a checkpoint)")
 	fs.Int64Var(&c.version, "version", 1, "txns: the version read")
@@ -145,6 +148,10 @@ func run(ctx context.Context, c config) error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
+	}
+	if c.heapProf != "" {
+		stop := heapProfileAtPeaks(c.heapProf)
+		defer stop()
 	}
 	hp := bench.StartHeapPeak(c.heapEvery)
 	start := time.Now()
@@ -255,6 +262,37 @@ func copyFloor(ctx context.Context, c config, p tableParams) (result, error) {
 	}
 	// Checkpoint 1 holds protocol, metaData and the N adds.
 	return result{Files: rows, OutBytes: cw.n, OK: rows == p.N+2}, nil
+}
+
+// heapProfileAtPeaks writes the heap profile to path whenever the heap live after the last GC
+// (the profile's own moment), sampled every 50 ms, exceeds the last profiled one by 10%, until
+// the returned stop is called.
+func heapProfileAtPeaks(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var last uint64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > last+last/10 {
+				last = v
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					_ = f.Close()
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // countingWriter keeps the Parquet writer from closing the file and counts bytes.

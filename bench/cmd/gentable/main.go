@@ -18,6 +18,10 @@
 //	                                           benchmark can put the table back between runs
 //	_bench/gentable.json                       the parameters; written last (the table is whole)
 //
+// With -foreign, checkpoint 1 is written by parquet-go as another engine writes one (Spark's
+// schema and column order, every field nullable, ZSTD, row groups of -foreign-rowgroup rows:
+// see foreign.go), and _last_checkpoint is written plainly, without checksum or schema.
+//
 // Commit 1 (the N adds in JSON) is not kept on disk by default, as after log cleanup: it is
 // produced on the fly, while checkpoint.Write reads it, by a store that overlays it on the
 // table directory. -commit1 writes it to disk as well (about 700 bytes per file).
@@ -58,8 +62,10 @@ func main() {
 	flag.IntVar(&p.TailRemoves, "tail-removes", 20, "removes per tail commit")
 	flag.Int64Var(&p.TimeMs, "time", 0, "time of the newest commit, Unix milliseconds (default: now, to the minute)")
 	flag.BoolVar(&p.Commit1, "commit1", false, "also keep commit 1 (the N adds as JSON) on disk")
+	flag.BoolVar(&p.Foreign, "foreign", false, "write checkpoint 1 with parquet-go in Spark's schema (see foreign.go), not with checkpoint.Write")
+	flag.Int64Var(&p.ForeignRowGroup, "foreign-rowgroup", 1<<20, "with -foreign: rows per row group of checkpoint 1")
 	flag.Parse()
-	if p.Out == "" || p.N <= 0 || p.Tail < 0 || p.TailAdds < 0 || p.TailRemoves < 0 || flag.NArg() > 0 {
+	if p.Out == "" || p.N <= 0 || p.Tail < 0 || p.TailAdds < 0 || p.TailRemoves < 0 || p.ForeignRowGroup <= 0 || flag.NArg() > 0 || p.Foreign && p.Commit1 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -82,6 +88,10 @@ type params struct {
 	TailRemoves int    `json:"tailRemoves"`
 	TimeMs      int64  `json:"timeMs"`
 	Commit1     bool   `json:"commit1"`
+	// Foreign: checkpoint 1 written by parquet-go (foreign.go), in row groups of
+	// ForeignRowGroup rows.
+	Foreign         bool  `json:"foreign,omitempty"`
+	ForeignRowGroup int64 `json:"foreignRowGroup,omitempty"`
 	// Filled in after generation.
 	LatestVersion int64   `json:"latestVersion"`
 	LiveFiles     int64   `json:"liveFiles"`
@@ -123,37 +133,13 @@ func run(ctx context.Context, p params) error {
 		return fmt.Errorf("write commit 0: %w", err)
 	}
 
-	// Version 1: the N adds, read by checkpoint.Write from an overlay (or from disk).
-	var cpStore delta.Store = &overlay{Store: st, key: delta.CommitKey(1), open: g.commit1}
-	if p.Commit1 {
-		w, err := st.Create(ctx, delta.CommitKey(1))
-		if err != nil {
+	if p.Foreign {
+		if err := writeForeignCheckpoint(ctx, st, g, p.ForeignRowGroup); err != nil {
 			return err
 		}
-		if _, err := io.Copy(w, g.commit1()); err != nil {
-			return fmt.Errorf("write commit 1: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("write commit 1: %w", err)
-		}
-		cpStore = st
-	}
-	t1 := time.Now()
-	res, err := checkpoint.Write(ctx, cpStore, 1, checkpoint.Options{
-		Now: func() time.Time { return time.UnixMilli(g.t0) },
-		Progress: func(n int64) {
-			if n%(1<<20) < int64(delta.DefaultBatchRows) {
-				fmt.Fprintf(os.Stderr, "gentable: checkpoint 1: %d files\n", n)
-			}
-		},
-	})
-	if err != nil {
+	} else if err := writeCheckpoint1(ctx, st, g); err != nil {
 		return err
 	}
-	if res.NumAddFiles != int64(p.N) {
-		return fmt.Errorf("checkpoint 1 holds %d adds, want %d", res.NumAddFiles, p.N)
-	}
-	fmt.Fprintf(os.Stderr, "gentable: checkpoint 1: %d files, %d bytes, %.1fs\n", res.NumAddFiles, res.SizeInBytes, time.Since(t1).Seconds())
 
 	// The tail.
 	for v := int64(2); v <= int64(p.Tail)+1; v++ {
@@ -186,6 +172,44 @@ func run(ctx context.Context, p params) error {
 		return err
 	}
 	fmt.Printf("%s\n", pj)
+	return nil
+}
+
+// writeCheckpoint1 writes checkpoint 1 with checkpoint.Write, from commit 1 (on disk with
+// -commit1, else produced on the fly by an overlay store).
+func writeCheckpoint1(ctx context.Context, st delta.Store, g *gen) error {
+	p := g.p
+	// Version 1: the N adds, read by checkpoint.Write from an overlay (or from disk).
+	var cpStore delta.Store = &overlay{Store: st, key: delta.CommitKey(1), open: g.commit1}
+	if p.Commit1 {
+		w, err := st.Create(ctx, delta.CommitKey(1))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, g.commit1()); err != nil {
+			return fmt.Errorf("write commit 1: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("write commit 1: %w", err)
+		}
+		cpStore = st
+	}
+	t1 := time.Now()
+	res, err := checkpoint.Write(ctx, cpStore, 1, checkpoint.Options{
+		Now: func() time.Time { return time.UnixMilli(g.t0) },
+		Progress: func(n int64) {
+			if n%(1<<20) < int64(delta.DefaultBatchRows) {
+				fmt.Fprintf(os.Stderr, "gentable: checkpoint 1: %d files\n", n)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if res.NumAddFiles != int64(p.N) {
+		return fmt.Errorf("checkpoint 1 holds %d adds, want %d", res.NumAddFiles, p.N)
+	}
+	fmt.Fprintf(os.Stderr, "gentable: checkpoint 1: %d files, %d bytes, %.1fs\n", res.NumAddFiles, res.SizeInBytes, time.Since(t1).Seconds())
 	return nil
 }
 
