@@ -99,7 +99,7 @@ type Metadata struct {
 	Name             string            `json:"name,omitempty"`
 	Description      string            `json:"description,omitempty"`
 	Format           Format            `json:"format"`
-	SchemaString     string            `json:"schemaString"`
+	SchemaString     string            `json:"schemaString,omitempty"` // missing: an empty struct, as Spark reads it; kept missing when written back
 	PartitionColumns []string          `json:"partitionColumns"`
 	Configuration    map[string]string `json:"configuration"`
 	CreatedTime      *int64            `json:"createdTime,omitempty"`

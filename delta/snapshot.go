@@ -8,6 +8,7 @@ import (
 	"iter"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -181,6 +182,9 @@ func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 	s.protocol, s.metadata = *p, *m
 	if s.metadata.Configuration == nil {
 		s.metadata.Configuration = map[string]string{}
+	}
+	if emptySchema(s.metadata.SchemaString) {
+		s.metadata.SchemaString = StructType{}.String() // the table's view; the action is left as it was
 	}
 	return nil
 }
@@ -462,9 +466,15 @@ func (s *Snapshot) CheckpointInterval() int64 {
 	return n
 }
 
-// Schema decodes the table schema.
+// emptySchema reports whether a schemaString is missing: Spark reads that as an empty struct.
+func emptySchema(s string) bool { return strings.TrimSpace(s) == "" }
+
+// Schema decodes the table schema; a missing schemaString is an empty struct.
 func (m Metadata) Schema() (StructType, error) {
 	var st StructType
+	if emptySchema(m.SchemaString) {
+		return StructType{Type: "struct"}, nil
+	}
 	if err := json.Unmarshal([]byte(m.SchemaString), &st); err != nil {
 		return StructType{}, fmt.Errorf("decode schema of table %s: %w", m.ID, err)
 	}

@@ -100,7 +100,11 @@ func (ex *executor) mergeBin(ctx context.Context, bin *Bin, res *binResult) (err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		in, err := ex.openInput(ctx, a)
+		var target *parquet.Schema
+		if s != nil {
+			target = s.schema
+		}
+		in, err := ex.openInput(ctx, a, target)
 		if err != nil {
 			return err
 		}
@@ -108,14 +112,14 @@ func (ex *executor) mergeBin(ctx context.Context, bin *Bin, res *binResult) (err
 			if s, err = newSink(ex, bin, in); err != nil {
 				return err
 			}
+			if err := in.convertTo(s.schema); err != nil {
+				return err
+			}
 			if key, err = ex.keyColumnOf(s.schema); err != nil {
 				return err
 			}
-		} else if !sameSchema(s.schema, in.file.Schema()) {
-			res.kept++
-			continue
 		}
-		rs, err := naturalRuns(in, key)
+		rs, err := naturalRuns(in, key, ex.clusterPath)
 		if err != nil {
 			return err
 		}
@@ -154,7 +158,7 @@ func (ex *executor) mergeBin(ctx context.Context, bin *Bin, res *binResult) (err
 			_, err := pw.WriteRows(rows)
 			return err
 		}
-		err = ex.mergeRuns(ctx, runs[:ex.opts.MaxFanIn], key, out)
+		err = ex.mergeRuns(ctx, runs[:ex.opts.MaxFanIn], key, s.schema, out)
 		if err == nil {
 			err = pw.Close()
 		}
@@ -178,7 +182,7 @@ func (ex *executor) mergeBin(ctx context.Context, bin *Bin, res *binResult) (err
 		}
 		runs = append(slices.Clone(runs[ex.opts.MaxFanIn:]), run{tmp: t.Name()})
 	}
-	if err := ex.mergeRuns(ctx, runs, key, s.write); err != nil {
+	if err := ex.mergeRuns(ctx, runs, key, s.schema, s.write); err != nil {
 		return err
 	}
 	if err := s.finish(ctx); err != nil {
@@ -188,19 +192,34 @@ func (ex *executor) mergeBin(ctx context.Context, bin *Bin, res *binResult) (err
 	return nil
 }
 
-// naturalRuns reads the cluster column of a file and returns its maximal sorted runs.
-func naturalRuns(in *inputFile, key keyColumn) (runs []run, err error) {
+// naturalRuns reads the cluster column (at path) of a file and returns its maximal sorted
+// runs, its values converted to the table's type first.
+func naturalRuns(in *inputFile, key keyColumn, path []string) (runs []run, err error) {
 	defer recoverParquet("read data file "+in.add.Path, &err)
+	idx, fix, ok := in.conv.keyColumn(path)
+	if !ok {
+		// The file lacks the column: every key is null, the file one run.
+		if n := in.file.NumRows(); n > 0 {
+			runs = append(runs, run{add: in.add, start: 0, end: n})
+		}
+		return runs, nil
+	}
 	var prev parquet.Value
 	var havePrev bool
 	var row, start int64
 	vals := make([]parquet.Value, 1024)
 	for _, rg := range in.file.RowGroups() {
-		cc := rg.ColumnChunks()[key.index]
+		cc := rg.ColumnChunks()[idx]
 		r := parquet.NewColumnChunkValueReader(cc)
 		for {
 			n, rerr := r.ReadValues(vals)
 			for _, v := range vals[:n] {
+				if fix != nil && !v.IsNull() {
+					if v, err = fix(v); err != nil {
+						r.Close()
+						return nil, fmt.Errorf("read data file %s: %w", in.add.Path, err)
+					}
+				}
 				if havePrev && key.compare(v, prev) < 0 {
 					runs = append(runs, run{add: in.add, start: start, end: row})
 					start = row
@@ -269,6 +288,10 @@ func (ex *executor) sortRuns(ctx context.Context, in *inputFile, key keyColumn, 
 				return names, total, err
 			}
 			n, rerr := rows.ReadRows(buf)
+			if cerr := in.conv.rows(buf[:n]); cerr != nil {
+				rows.Close()
+				return names, total, fmt.Errorf("convert rows of %s: %w", in.add.Path, cerr)
+			}
 			for _, r := range buf[:n] {
 				c := r.Clone()
 				chunk = append(chunk, c)
@@ -308,6 +331,7 @@ func rowBytes(r parquet.Row) int64 {
 type cursor struct {
 	r     run
 	file  *parquet.File
+	conv  *conversion // rows of an input file to the table's schema; nil for temporary runs
 	osf   *os.File
 	rg    int   // current row group
 	rgOff int64 // first row of the current row group within the file
@@ -319,7 +343,7 @@ type cursor struct {
 	key   parquet.Value
 }
 
-func (ex *executor) openCursor(ctx context.Context, r run, files map[string]*parquet.File) (c *cursor, err error) {
+func (ex *executor) openCursor(ctx context.Context, r run, files map[string]*inputFile, schema *parquet.Schema) (c *cursor, err error) {
 	defer recoverParquet("open run", &err)
 	c = &cursor{r: r, buf: make([]parquet.Row, rowBatch)}
 	if r.tmp != "" {
@@ -338,14 +362,14 @@ func (ex *executor) openCursor(ctx context.Context, r run, files map[string]*par
 			return nil, fmt.Errorf("open temporary run: %w", err)
 		}
 		c.file, c.osf, c.r.start, c.r.end = pf, f, 0, pf.NumRows()
-	} else if f, ok := files[r.add.Path]; ok {
-		c.file = f
+	} else if in, ok := files[r.add.Path]; ok {
+		c.file, c.conv = in.file, in.conv
 	} else {
-		in, err := ex.openInput(ctx, r.add)
+		in, err := ex.openInput(ctx, r.add, schema)
 		if err != nil {
 			return nil, err
 		}
-		files[r.add.Path], c.file = in.file, in.file
+		files[r.add.Path], c.file, c.conv = in, in.file, in.conv
 	}
 	c.left = c.r.end - c.r.start
 	// Find the row group holding the first row and seek to it.
@@ -379,6 +403,11 @@ func (c *cursor) fill() (ok bool, err error) {
 	for c.left > 0 && c.rows != nil {
 		want := min(int64(len(c.buf)), c.left)
 		n, rerr := c.rows.ReadRows(c.buf[:want])
+		if n > 0 && c.conv != nil {
+			if err := c.conv.rows(c.buf[:n]); err != nil {
+				return false, fmt.Errorf("convert rows of %s: %w", c.name(), err)
+			}
+		}
 		if n > 0 {
 			c.pos, c.n = 0, n
 			c.left -= int64(n)
@@ -436,8 +465,8 @@ func (h *cursorHeap) Pop() any {
 }
 
 // mergeRuns k-way merges runs by the cluster column into out, a batch of rows at a time.
-func (ex *executor) mergeRuns(ctx context.Context, runs []run, key keyColumn, out func(context.Context, []parquet.Row) error) (err error) {
-	files := map[string]*parquet.File{}
+func (ex *executor) mergeRuns(ctx context.Context, runs []run, key keyColumn, schema *parquet.Schema, out func(context.Context, []parquet.Row) error) (err error) {
+	files := map[string]*inputFile{}
 	h := &cursorHeap{key: key}
 	var all []*cursor
 	defer func() {
@@ -446,7 +475,7 @@ func (ex *executor) mergeRuns(ctx context.Context, runs []run, key keyColumn, ou
 		}
 	}()
 	for i, r := range runs {
-		c, err := ex.openCursor(ctx, r, files)
+		c, err := ex.openCursor(ctx, r, files, schema)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"github.com/deltaraster/deltaraster/delta"
 )
 
@@ -114,7 +116,7 @@ type OptimizeMetrics struct {
 	BytesPlanned    int64   `json:"bytesPlanned"`
 	BinsCommitted   int     `json:"binsCommitted"`
 	BinsDropped     int     `json:"binsDropped"` // a file of the bin was removed by another commit
-	FilesKept       int64   `json:"filesKept"`   // left in place: another schema than their bin's
+	FilesKept       int64   `json:"filesKept"`   // left in place: none since every file is converted to the table schema
 	FilesRemoved    int64   `json:"filesRemoved"`
 	BytesRemoved    int64   `json:"bytesRemoved"`
 	FilesAdded      int64   `json:"filesAdded"`
@@ -142,7 +144,8 @@ type OptimizePlan struct {
 	target  int64
 	bins    []Bin
 	metrics OptimizeMetrics
-	part    []string // partition columns
+	part    []string        // partition columns
+	schema  *parquet.Schema // of the files written: the table's data columns
 }
 
 // Version is the table version the plan was made from.
@@ -295,6 +298,11 @@ func PlanOptimize(ctx context.Context, s delta.Store, opts OptimizeOptions) (*Op
 			cur.Bytes += c.add.Size
 		}
 		flush()
+	}
+	if len(p.bins) > 0 {
+		if p.schema, err = tableSchema(snap.Metadata()); err != nil {
+			return nil, fmt.Errorf("plan optimize of %s: schema of the files to write: %w", s.URL(), err)
+		}
 	}
 	m.Duration = time.Since(start)
 	return p, nil
