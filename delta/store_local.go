@@ -79,6 +79,21 @@ func (s *localStore) Close() error {
 // ("a/b" before "a.b", though '.' sorts before '/'), ignores ctx, and fails when a file vanishes
 // mid-walk, as a concurrent writer's temporary file does.
 func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
+	return s.list(ctx, prefix, startAfter, false)
+}
+
+// TempLister is a Store whose List hides temporary objects of its own writes (the local
+// store's LocalTempPrefix files). ListWithTemp is List with them, in the same key order: for
+// vacuum, which removes those a crashed writer left behind.
+type TempLister interface {
+	ListWithTemp(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error]
+}
+
+func (s *localStore) ListWithTemp(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
+	return s.list(ctx, prefix, startAfter, true)
+}
+
+func (s *localStore) list(ctx context.Context, prefix, startAfter string, withTemp bool) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
 		fail := func(err error) { yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err)) }
 		// walk lists the directory of dirKey ("" or ending in "/") in key order; false = stop.
@@ -125,7 +140,7 @@ func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.S
 					}
 					continue
 				}
-				if !strings.HasPrefix(key, prefix) || key <= startAfter || isLocalTemp(key) {
+				if !strings.HasPrefix(key, prefix) || key <= startAfter || (!withTemp && isLocalTemp(key)) {
 					continue
 				}
 				info, err := os.Lstat(filepath.Join(dirPath, e.name))
@@ -260,7 +275,7 @@ func (s *localStore) tempBeside(target string) (*os.File, error) {
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	name := filepath.Join(dir, localTempPrefix+filepath.Base(target)+"."+hex.EncodeToString(rnd[:])+".tmp")
+	name := filepath.Join(dir, LocalTempPrefix+filepath.Base(target)+"."+hex.EncodeToString(rnd[:])+".tmp")
 	return os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
 }
 
@@ -272,11 +287,12 @@ type dirEntry struct {
 	unknown bool
 }
 
-// localTempPrefix starts every temporary file: hidden, so Delta readers and vacuum skip it.
-const localTempPrefix = ".deltaraster-"
+// LocalTempPrefix starts every temporary file of the local store (LocalTempPrefix + name +
+// "." + random + ".tmp"): hidden, so Delta readers skip it and List does not show it.
+const LocalTempPrefix = ".deltaraster-"
 
 func isLocalTemp(key string) bool {
-	return strings.HasPrefix(key[strings.LastIndexByte(key, '/')+1:], localTempPrefix)
+	return strings.HasPrefix(key[strings.LastIndexByte(key, '/')+1:], LocalTempPrefix)
 }
 
 func syncDir(dir string) {

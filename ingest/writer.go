@@ -109,29 +109,42 @@ type fileResult struct {
 	err error
 }
 
-func newBatchWriter(s delta.Store, c *codec, o *Options) (*batchWriter, error) {
-	f, err := os.CreateTemp(o.TempDir, "deltaraster-spool-*")
+// newSpool creates a tile spool in dir (os.TempDir() when empty) and unlinks it at once: the
+// open file lives on until it is closed, and a process killed mid-ingest leaves nothing behind.
+func newSpool(dir string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, "deltaraster-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("create tile spool: %w", err)
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("unlink tile spool: %w", err)
+	}
+	return f, nil
+}
+
+func newBatchWriter(s delta.Store, c *codec, o *Options) (*batchWriter, error) {
+	f, err := newSpool(o.TempDir)
+	if err != nil {
+		return nil, err
 	}
 	z, err := newPageCodec()
 	if err != nil {
 		f.Close()
-		os.Remove(f.Name())
 		return nil, err
 	}
 	return &batchWriter{store: s, codec: c, opts: o, spool: f, sw: bufio.NewWriterSize(f, 64<<10),
 		zstd: z, pages: &pageFiles{dir: o.TempDir}}, nil
 }
 
-// close waits for the file being written and removes the spools and page buffers.
+// close waits for the file being written and closes the spools and page buffers (unlinked
+// when they were created).
 func (w *batchWriter) close() {
 	_ = w.wait()
 	w.pages.close()
 	for _, f := range []*os.File{w.spool, w.spare} {
 		if f != nil {
 			f.Close()
-			os.Remove(f.Name())
 		}
 	}
 }
@@ -211,9 +224,9 @@ func (w *batchWriter) cut(ctx context.Context) error {
 		return err
 	}
 	if w.spare == nil {
-		f, err := os.CreateTemp(w.opts.TempDir, "deltaraster-spool-*")
+		f, err := newSpool(w.opts.TempDir)
 		if err != nil {
-			return fmt.Errorf("create tile spool: %w", err)
+			return err
 		}
 		w.spare = f
 	}

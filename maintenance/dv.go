@@ -50,8 +50,9 @@ func decodeZ85(s string) ([]byte, error) {
 }
 
 // dvFileKey returns the store key of the file holding deletion vector dv, relative to the
-// table root. ok is false when the vector has no file inside the table (inline, or an
-// absolute path elsewhere). root is the table URL (Store.URL).
+// table root. ok is false when the vector has no file (inline). An absolute path that cannot
+// be placed under the root is an error wrapping ErrUnresolvedPath. root is the table URL
+// (Store.URL).
 func dvFileKey(root string, dv *delta.DeletionVector) (key string, ok bool, err error) {
 	if dv == nil {
 		return "", false, nil
@@ -83,7 +84,14 @@ func dvFileKey(root string, dv *delta.DeletionVector) (key string, ok bool, err 
 		}
 		return k, true, nil
 	case "p":
-		return absoluteUnder(root, dv.PathOrInlineDv)
+		k, ok, err := absoluteUnder(root, dv.PathOrInlineDv)
+		if err != nil {
+			return "", false, fmt.Errorf("deletion vector %q: %w: %w", dv.PathOrInlineDv, ErrUnresolvedPath, err)
+		}
+		if !ok {
+			return "", false, fmt.Errorf("deletion vector %q: outside the table %s: %w", dv.PathOrInlineDv, root, ErrUnresolvedPath)
+		}
+		return k, true, nil
 	}
 	return "", false, fmt.Errorf("deletion vector storage type %q: unknown", dv.StorageType)
 }
@@ -103,8 +111,12 @@ func absoluteUnder(root, p string) (string, bool, error) {
 		if err != nil {
 			return "", err
 		}
+		u.Scheme = strings.ToLower(u.Scheme)
 		if u.Scheme == "file" && (u.Host == "localhost") {
 			u.Host = ""
+		}
+		if u.Scheme == "s3a" || u.Scheme == "s3n" {
+			u.Scheme = "s3" // Hadoop's names for S3, as Spark writes them
 		}
 		return u.Scheme + "://" + u.Host + path.Clean("/"+u.Path), nil
 	}
@@ -119,5 +131,6 @@ func absoluteUnder(root, p string) (string, bool, error) {
 	if !strings.HasPrefix(q, strings.TrimSuffix(r, "/")+"/") {
 		return "", false, nil
 	}
-	return strings.TrimPrefix(q, strings.TrimSuffix(r, "/")+"/"), true, nil
+	k, ok := normKey(strings.TrimPrefix(q, strings.TrimSuffix(r, "/")+"/"))
+	return k, ok, nil
 }

@@ -12,4 +12,8 @@ var (
 	// ErrBadOption means an option value is invalid (a cluster column that is not in the data
 	// files, a negative size).
 	ErrBadOption = errors.New("maintenance: invalid option")
+	// ErrUnresolvedPath means a file the log needs (a deletion vector's) could not be placed
+	// under the table root: vacuum cannot tell whether the listing holds it, so it stops
+	// rather than risk deleting it.
+	ErrUnresolvedPath = errors.New("maintenance: file of the log not resolvable under the table root")
 )

@@ -11,11 +11,37 @@ import (
 	"time"
 )
 
-// spillEntry is one file a vacuum may delete.
+// spillEntry is one file a vacuum may delete, or one key it keeps.
 type spillEntry struct {
 	Key     string
 	Size    int64
 	ModTime time.Time // zero when unknown (lite mode)
+	// Norm is the key's normal form (normKey), the one compared, when it differs from Key
+	// (a listed key such as "a//b"); empty when it is Key itself.
+	Norm string
+}
+
+// norm is the entry's normal form.
+func (e spillEntry) norm() string {
+	if e.Norm != "" {
+		return e.Norm
+	}
+	return e.Key
+}
+
+// createUnlinked creates a temporary file in dir (os.TempDir() when empty) and unlinks it at
+// once: the open file lives on until it is closed, and a process killed while using it
+// leaves nothing behind.
+func createUnlinked(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // spillList is an append-only list of entries that stays in memory up to limit entries and
@@ -45,7 +71,7 @@ func (l *spillList) Add(e spillEntry) error {
 		return nil
 	}
 	if l.f == nil {
-		f, err := os.CreateTemp(l.dir, "deltaraster-vacuum-*")
+		f, err := createUnlinked(l.dir, "deltaraster-vacuum-*")
 		if err != nil {
 			return fmt.Errorf("spill vacuum candidates: %w", err)
 		}
@@ -60,19 +86,24 @@ func (l *spillList) Add(e spillEntry) error {
 	return l.write(e)
 }
 
-// write appends one record: key length, key, size, modification time (Unix ns, 0 = unknown).
-func (l *spillList) write(e spillEntry) error {
-	b := l.buf[:0]
+// appendSpill appends the record of e to b: key length, key, normal form length (0 = the
+// key), normal form, size, modification time (Unix ns, 0 = unknown).
+func appendSpill(b []byte, e spillEntry) []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.Key)))
 	b = append(b, e.Key...)
+	b = binary.AppendUvarint(b, uint64(len(e.Norm)))
+	b = append(b, e.Norm...)
 	b = binary.AppendVarint(b, e.Size)
 	var mt int64
 	if !e.ModTime.IsZero() {
 		mt = e.ModTime.UnixNano()
 	}
-	b = binary.AppendVarint(b, mt)
-	l.buf = b
-	if _, err := l.w.Write(b); err != nil {
+	return binary.AppendVarint(b, mt)
+}
+
+func (l *spillList) write(e spillEntry) error {
+	l.buf = appendSpill(l.buf[:0], e)
+	if _, err := l.w.Write(l.buf); err != nil {
 		return fmt.Errorf("spill vacuum candidates: %w", err)
 	}
 	return nil
@@ -108,19 +139,30 @@ func (l *spillList) All() iter.Seq2[spillEntry, error] {
 	}
 }
 
-func readSpill(r *bufio.Reader, key *[]byte) (spillEntry, error) {
-	n, err := binary.ReadUvarint(r)
+func readSpill(r *bufio.Reader, buf *[]byte) (spillEntry, error) {
+	str := func() (string, error) {
+		n, err := binary.ReadUvarint(r)
+		if err != nil {
+			return "", err
+		}
+		if n > 1<<20 {
+			return "", errors.New("key too long")
+		}
+		if uint64(cap(*buf)) < n {
+			*buf = make([]byte, n)
+		}
+		k := (*buf)[:n]
+		if _, err := io.ReadFull(r, k); err != nil {
+			return "", err
+		}
+		return string(k), nil
+	}
+	key, err := str()
 	if err != nil {
 		return spillEntry{}, err
 	}
-	if n > 1<<20 {
-		return spillEntry{}, errors.New("key too long")
-	}
-	if uint64(cap(*key)) < n {
-		*key = make([]byte, n)
-	}
-	k := (*key)[:n]
-	if _, err := io.ReadFull(r, k); err != nil {
+	norm, err := str()
+	if err != nil {
 		return spillEntry{}, err
 	}
 	size, err := binary.ReadVarint(r)
@@ -131,24 +173,20 @@ func readSpill(r *bufio.Reader, key *[]byte) (spillEntry, error) {
 	if err != nil {
 		return spillEntry{}, err
 	}
-	e := spillEntry{Key: string(k), Size: size}
+	e := spillEntry{Key: key, Norm: norm, Size: size}
 	if mt != 0 {
 		e.ModTime = time.Unix(0, mt)
 	}
 	return e, nil
 }
 
-// Close removes the temporary file, if any.
+// Close closes the temporary file, if any (unlinked when it was created).
 func (l *spillList) Close() error {
 	l.mem = nil
 	if l.f == nil {
 		return nil
 	}
-	name := l.f.Name()
 	err := l.f.Close()
-	if rerr := os.Remove(name); err == nil {
-		err = rerr
-	}
 	l.f = nil
 	return err
 }

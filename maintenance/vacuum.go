@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,10 +44,10 @@ func (m VacuumMode) String() string {
 // VacuumOptions are the settings of one vacuum; zero fields take the defaults.
 type VacuumOptions struct {
 	// Retention: files removed longer ago than this (and, in full mode, unreferenced files
-	// older than this) are deleted. Zero means the table's delta.deletedFileRetentionDuration
-	// (default one week); less than it is refused with ErrRetentionTooShort unless
-	// ForceRetention.
-	Retention      time.Duration
+	// older than this) are deleted. Nil means the table's delta.deletedFileRetentionDuration
+	// (default one week); zero is a retention like any other (everything not needed now
+	// goes). Less than the table's is refused with ErrRetentionTooShort unless ForceRetention.
+	Retention      *time.Duration
 	ForceRetention bool
 	Mode           VacuumMode
 	// DryRun plans only: Vacuum returns what it would delete, deletes nothing and commits
@@ -59,16 +60,17 @@ type VacuumOptions struct {
 	Now func() time.Time
 	// Txn are the options of the VACUUM START and VACUUM END commits.
 	Txn delta.TxnOptions
-	// TempDir holds the list of files to delete once it outgrows SpillEntries (default
-	// os.TempDir()).
+	// TempDir holds the sorted runs of needed keys and the list of files to delete once they
+	// outgrow SpillEntries (default os.TempDir()). The files are unlinked as soon as they are
+	// created: a vacuum that dies leaves nothing there.
 	TempDir string
-	// SpillEntries is how many files to delete are kept in memory before the list moves to
-	// a temporary file (default 65536).
+	// SpillEntries is how many keys (needed files, files to delete) each list keeps in memory
+	// before it moves to a temporary file (default 65536).
 	SpillEntries int
 }
 
 func (o *VacuumOptions) fill() error {
-	if o.Retention < 0 || o.Parallelism < 0 || o.SpillEntries < 0 {
+	if (o.Retention != nil && *o.Retention < 0) || o.Parallelism < 0 || o.SpillEntries < 0 {
 		return fmt.Errorf("%w: negative retention or count", ErrBadOption)
 	}
 	if o.Mode != VacuumFull && o.Mode != VacuumLite {
@@ -103,10 +105,12 @@ type VacuumMetrics struct {
 	TombstonesExpired int64         `json:"tombstonesExpired"` // removed before it
 	CommitsScanned    int64         `json:"commitsScanned"`    // lite: commits read for removes
 	NeededFiles       int           `json:"neededFiles"`       // distinct files kept for the log
-	NeededSetBytes    int64         `json:"neededSetBytes"`    // memory of that set
+	NeededSetBytes    int64         `json:"neededSetBytes"`    // most memory their keys took at once
+	NeededRuns        int           `json:"neededRuns"`        // sorted runs of needed keys spilled to a temporary file
 	Listed            int64         `json:"listed"`            // full: objects listed
 	Hidden            int64         `json:"hidden"`            // full: skipped as _ or . paths
 	TooYoung          int64         `json:"tooYoung"`          // full: unreferenced but newer than the threshold
+	TempFiles         int64         `json:"tempFiles"`         // full: our own temporary files (crash leftovers) among the candidates
 	Refused           int64         `json:"refused"`           // lite: removes of _ or . paths or paths outside the root
 	Candidates        int64         `json:"candidates"`        // files to delete
 	CandidateBytes    int64         `json:"candidateBytes"`
@@ -164,16 +168,25 @@ func Vacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (VacuumMetri
 
 // PlanVacuum finds the files to delete. Nothing is deleted or committed.
 //
-// The set of needed files is built from the latest version: every live file and every file
-// removed after the threshold (now - retention), with their deletion vector files, kept as
-// 128-bit hashes of their keys in a sorted slice: 16 bytes a file (about 16 MB for 1M files,
-// up to 2.25 times that while it grows). Then, in full mode, the whole table is listed and
-// every object that is not needed, not under a path segment starting with _ or . (the log,
-// temporary and hidden files), and modified before the threshold becomes a candidate; in lite
-// mode the candidates are the files of removes older than the threshold. Candidates are
-// collected before anything is deleted, in memory up to SpillEntries and in a temporary file
-// beyond, so a listing that fails or is cancelled fails the plan: it never yields a partial
-// list that looks complete.
+// The needed files are found in the latest version: every live file and every file removed
+// after the threshold (now - retention), with their deletion vector files. Their keys, in one
+// normal form (normKey: log paths decoded and cleaned, as delta.FileKey does), are sorted in
+// the byte order of store listings, in runs of SpillEntries kept in temporary files, so memory
+// does not grow with the table. A deletion vector file that cannot be placed under the root
+// fails the plan (ErrUnresolvedPath): vacuum could not tell whether the listing holds it.
+//
+// Then, in full mode, the whole table is listed and merged with the sorted needed keys: every
+// object that is not needed, not under a path segment starting with _ or . (the log,
+// temporary and hidden files), and modified before the threshold becomes a candidate. Listed
+// keys are compared in the same normal form ("a//b" is "a/b"); the few whose normal form
+// differs from the key, or that come out of order, are sorted apart and merged in a second
+// pass. Our own temporary files left by a crashed writer (delta.LocalTempPrefix...".tmp"; the
+// local store lists them only through delta.TempLister) older than the threshold are
+// candidates too, unless they lie in the log or a hidden directory. In lite mode the
+// candidates are the files of removes older than the threshold, sorted and merged the same
+// way. Candidates are collected before anything is deleted, in memory up to SpillEntries and
+// in a temporary file beyond, so a listing that fails or is cancelled fails the plan: it never
+// yields a partial list that looks complete.
 func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *VacuumPlan, err error) {
 	start := time.Now()
 	if err := opts.fill(); err != nil {
@@ -191,12 +204,12 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 		return nil, fmt.Errorf("plan vacuum of %s: table property delta.deletedFileRetentionDuration: %w", s.URL(), err)
 	}
 	retention := tableRet
-	if opts.Retention > 0 {
-		if opts.Retention < tableRet && !opts.ForceRetention {
+	if opts.Retention != nil {
+		if *opts.Retention < tableRet && !opts.ForceRetention {
 			return nil, fmt.Errorf("plan vacuum of %s: retention %s is below the table's %s (delta.deletedFileRetentionDuration); versions inside it could lose files: %w",
-				s.URL(), opts.Retention, tableRet, ErrRetentionTooShort)
+				s.URL(), *opts.Retention, tableRet, ErrRetentionTooShort)
 		}
-		retention = opts.Retention
+		retention = *opts.Retention
 	}
 	now := opts.Now()
 	threshold := now.Add(-retention)
@@ -213,16 +226,35 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 	root := s.URL()
 	parts := snap.Metadata().PartitionColumns
 
-	var needed keySet
-	expired := newSpillList(opts.TempDir, opts.SpillEntries) // lite: removes older than the threshold
+	needed := newSortedRuns(opts.TempDir, opts.SpillEntries)
+	defer needed.Close()
+	expired := newSortedRuns(opts.TempDir, opts.SpillEntries) // lite: removes older than the threshold
 	defer expired.Close()
-	addDV := func(set func(string), dv *delta.DeletionVector) error {
+	// addNeeded adds the key of a log path. A path with escapes also keeps the file named by
+	// its undecoded spelling: a writer that did not encode its paths is not punished by a
+	// deletion.
+	addNeeded := func(logPath string) error {
+		k, err := delta.FileKey(logPath)
+		if err != nil {
+			return err
+		}
+		if err := needed.Add(spillEntry{Key: k}); err != nil {
+			return err
+		}
+		if strings.Contains(logPath, "%") {
+			if raw, ok := normKey(logPath); ok && raw != k {
+				return needed.Add(spillEntry{Key: raw})
+			}
+		}
+		return nil
+	}
+	addDV := func(dv *delta.DeletionVector) error {
 		k, ok, err := dvFileKey(root, dv)
 		if err != nil {
 			return err
 		}
 		if ok {
-			set(k)
+			return needed.Add(spillEntry{Key: k})
 		}
 		return nil
 	}
@@ -240,28 +272,27 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 		switch {
 		case a.Add != nil:
 			m.LiveFiles++
-			k, err := delta.FileKey(a.Add.Path)
-			if err != nil {
+			if err := addNeeded(a.Add.Path); err != nil {
 				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
 			}
-			needed.Add(k)
-			if err := addDV(needed.Add, a.Add.DeletionVector); err != nil {
+			if err := addDV(a.Add.DeletionVector); err != nil {
 				return nil, fmt.Errorf("plan vacuum of %s: file %s: %w", s.URL(), a.Add.Path, err)
 			}
 		case a.Remove != nil:
 			r := a.Remove
-			k, err := delta.FileKey(r.Path)
-			if err != nil {
-				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
-			}
 			// A remove without a deletion time is kept: when it happened is unknown.
 			if r.DeletionTimestamp == nil || *r.DeletionTimestamp >= thresholdMs {
 				m.TombstonesKept++
-				needed.Add(k)
-				if err := addDV(needed.Add, r.DeletionVector); err != nil {
+				if err := addNeeded(r.Path); err != nil {
+					return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+				}
+				if err := addDV(r.DeletionVector); err != nil {
 					return nil, fmt.Errorf("plan vacuum of %s: file %s: %w", s.URL(), r.Path, err)
 				}
 				continue
+			}
+			if _, err := delta.FileKey(r.Path); err != nil {
+				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
 			}
 			m.TombstonesExpired++
 			if opts.Mode == VacuumLite && *r.DeletionTimestamp >= handledBefore {
@@ -271,11 +302,12 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 			}
 		}
 	}
-	needed.Seal()
-	m.NeededFiles, m.NeededSetBytes = needed.Len(), needed.Bytes()
+	m.NeededSetBytes, m.NeededRuns = needed.PeakBytes(), needed.Runs()
 
+	cur := newKeyCursor(needed.All())
+	defer cur.Close()
 	if opts.Mode == VacuumLite {
-		seen := map[fileKey]struct{}{}
+		var prev string
 		for e, err := range expired.All() {
 			if err != nil {
 				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
@@ -284,56 +316,157 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 				m.Refused++
 				continue
 			}
-			if needed.Has(e.Key) {
+			if e.Key == prev {
+				continue // removed more than once
+			}
+			prev = e.Key
+			has, err := cur.Seek(e.Key)
+			if err != nil {
+				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+			}
+			if has {
 				continue
 			}
-			h := hashKey(e.Key)
-			if _, dup := seen[h]; dup {
-				continue
-			}
-			seen[h] = struct{}{}
 			if err := p.addCandidate(e); err != nil {
 				return nil, err
 			}
 		}
-	} else {
-		for o, err := range s.List(ctx, "", "") {
-			if err != nil {
-				return nil, fmt.Errorf("plan vacuum of %s: list the table: %w", s.URL(), err)
+	} else if err := p.planFull(ctx, cur, needed, threshold, parts); err != nil {
+		return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+	}
+	if err := cur.Drain(); err != nil {
+		return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+	}
+	m.NeededFiles = cur.Distinct()
+	m.Duration = time.Since(start)
+	return p, nil
+}
+
+// planFull lists the table and merges the listing with the needed keys (cur, over needed).
+func (p *VacuumPlan) planFull(ctx context.Context, cur *keyCursor, needed *sortedRuns, threshold time.Time, parts []string) error {
+	s, m := p.store, &p.metrics
+	// Listed keys whose normal form is not the key itself, or that come out of order.
+	odd := newSortedRuns(p.opts.TempDir, p.opts.SpillEntries)
+	defer odd.Close()
+	list := s.List
+	if tl, ok := s.(delta.TempLister); ok {
+		list = tl.ListWithTemp
+	}
+	last := ""
+	// consider decides on a listed object that is not needed.
+	consider := func(e spillEntry) error {
+		if !e.ModTime.Before(threshold) {
+			m.TooYoung++
+			return nil
+		}
+		return p.addCandidate(e)
+	}
+	for o, err := range list(ctx, "", "") {
+		if err != nil {
+			return fmt.Errorf("list the table: %w", err)
+		}
+		m.Listed++
+		if m.Listed%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("list the table: %w", err)
 			}
-			m.Listed++
-			if m.Listed%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, fmt.Errorf("plan vacuum of %s: list the table: %w", s.URL(), err)
-				}
-			}
-			if isHidden(o.Key, parts) {
-				m.Hidden++
-				continue
-			}
-			if _, err := delta.FileKey(o.Key); err != nil {
-				m.Hidden++ // a key the store should never list (outside the root)
-				continue
-			}
-			if needed.Has(o.Key) {
-				continue
-			}
+		}
+		e := spillEntry{Key: o.Key, Size: o.Size, ModTime: o.ModTime}
+		if isOwnTemp(o.Key, parts) {
 			if !o.ModTime.Before(threshold) {
 				m.TooYoung++
 				continue
 			}
-			if err := p.addCandidate(spillEntry{Key: o.Key, Size: o.Size, ModTime: o.ModTime}); err != nil {
-				return nil, err
+			m.TempFiles++
+			if err := p.addCandidate(e); err != nil {
+				return err
 			}
+			continue
 		}
-		// The listing ended without an error; a cancelled context must still not pass for
-		// the end of the listing.
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("plan vacuum of %s: list the table: %w", s.URL(), err)
+		if isHidden(o.Key, parts) {
+			m.Hidden++
+			continue
+		}
+		n, ok := normKey(o.Key)
+		if !ok {
+			m.Hidden++ // a key the store should never list (outside the root)
+			continue
+		}
+		if n != o.Key || n <= last {
+			if n != o.Key {
+				e.Norm = n
+			}
+			if err := odd.Add(e); err != nil {
+				return err
+			}
+			continue
+		}
+		last = n
+		has, err := cur.Seek(n)
+		if err != nil {
+			return err
+		}
+		if has {
+			continue
+		}
+		if err := consider(e); err != nil {
+			return err
 		}
 	}
-	m.Duration = time.Since(start)
-	return p, nil
+	// The listing ended without an error; a cancelled context must still not pass for the end
+	// of the listing.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list the table: %w", err)
+	}
+	if odd.Len() == 0 {
+		return nil
+	}
+	c := newKeyCursor(needed.All())
+	defer c.Close()
+	for e, err := range odd.All() {
+		if err != nil {
+			return err
+		}
+		has, err := c.Seek(e.norm())
+		if err != nil {
+			return err
+		}
+		if has {
+			continue
+		}
+		e.Norm = ""
+		if err := consider(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// normKey is the normal form of a store key, the one vacuum compares needed files and listed
+// objects in: the key cleaned ("a//b" and "a/./b" are "a/b", "./b" is "b"). Log paths are
+// decoded first (delta.FileKey, which cleans too). ok is false for a key that cleans to
+// nothing, leaves the root or is absolute.
+func normKey(key string) (string, bool) {
+	c := path.Clean(key)
+	if c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.HasPrefix(c, "/") {
+		return "", false
+	}
+	return c, true
+}
+
+// isOwnTemp reports whether key is a temporary file of our own local store
+// (delta.LocalTempPrefix + name + "." + random + ".tmp"), outside the log and hidden
+// directories: the one kind of dot file vacuum removes, once older than the retention.
+func isOwnTemp(key string, partCols []string) bool {
+	dir, base := "", key
+	if i := strings.LastIndexByte(key, '/'); i >= 0 {
+		dir, base = key[:i], key[i+1:]
+	}
+	if !strings.HasPrefix(base, delta.LocalTempPrefix) || !strings.HasSuffix(base, ".tmp") ||
+		len(base) <= len(delta.LocalTempPrefix)+len(".tmp") {
+		return false
+	}
+	return dir == "" || !isHidden(dir+"/x", partCols)
 }
 
 func (p *VacuumPlan) addCandidate(e spillEntry) error {
@@ -346,7 +479,7 @@ func (p *VacuumPlan) addCandidate(e spillEntry) error {
 }
 
 // addExpired records the file of an expired remove (and its deletion vector file).
-func addExpired(l *spillList, root string, r *delta.Remove) error {
+func addExpired(l *sortedRuns, root string, r *delta.Remove) error {
 	k, err := delta.FileKey(r.Path)
 	if err != nil {
 		return nil // outside the root: never ours to delete
@@ -374,7 +507,7 @@ const vacuumSlack = time.Hour
 // files that expired before the last checkpoint. It stops at the commits older than the
 // threshold of the last completed vacuum (less vacuumSlack), whose removes were handled then,
 // and returns that time in milliseconds (math.MinInt64 when no vacuum completed).
-func scanRemoves(ctx context.Context, s delta.Store, latest, thresholdMs int64, expired *spillList, m *VacuumMetrics) (int64, error) {
+func scanRemoves(ctx context.Context, s delta.Store, latest, thresholdMs int64, expired *sortedRuns, m *VacuumMetrics) (int64, error) {
 	var versions []int64
 	for o, err := range s.List(ctx, delta.LogDir, "") {
 		if err != nil {

@@ -244,10 +244,10 @@ func TestVacuumFull(t *testing.T) {
 	checkMetrics(t, hist[0].CommitInfo, map[string]int64{"numDeletedFiles": m.Deleted, "numVacuumedDirectories": 0})
 
 	// With a forced 1-day retention b goes too; version 3 still reads.
-	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: 24 * time.Hour})); !errors.Is(err, ErrRetentionTooShort) {
+	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: new(24 * time.Hour)})); !errors.Is(err, ErrRetentionTooShort) {
 		t.Fatalf("short retention: %v", err)
 	}
-	m, err = Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: 24 * time.Hour, ForceRetention: true}))
+	m, err = Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: new(24 * time.Hour), ForceRetention: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestVacuumTableRetention(t *testing.T) {
 	}
 	vt.checkRemaining(t, "a", "b", "orphan", "cdc")
 	// Asking for more than the table's retention is fine; for less, refused.
-	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: time.Hour, DryRun: true})); !errors.Is(err, ErrRetentionTooShort) {
+	if _, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Retention: new(time.Hour), DryRun: true})); !errors.Is(err, ErrRetentionTooShort) {
 		t.Fatalf("err %v", err)
 	}
 }
@@ -342,7 +342,7 @@ func TestVacuumLite(t *testing.T) {
 	if _, err := txn.Commit(ctx, "DELETE", nil); err != nil {
 		t.Fatal(err)
 	}
-	m, err = Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Mode: VacuumLite, ForceRetention: true, Retention: time.Hour}))
+	m, err = Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Mode: VacuumLite, ForceRetention: true, Retention: new(time.Hour)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestVacuumOutsideRoot(t *testing.T) {
 					if err := vt.store.PutIfAbsent(ctx, delta.CommitKey(v), []byte(`{"commitInfo":{"timestamp":`+itoa(ms)+`,"operation":"WRITE"}}`+"\n"+line+"\n")); err != nil {
 						t.Fatal(err)
 					}
-					_, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Mode: mode, ForceRetention: true, Retention: time.Hour}))
+					_, err := Vacuum(ctx, vt.store, vt.opts(VacuumOptions{Mode: mode, ForceRetention: true, Retention: new(time.Hour)}))
 					if err == nil && action == "add" {
 						t.Fatal("vacuum of a log with a path outside the root succeeded")
 					}
@@ -511,8 +511,13 @@ func TestDVFileKey(t *testing.T) {
 	if err != nil || !ok || k != "dv/x.bin" {
 		t.Fatalf("got %q %v %v", k, ok, err)
 	}
-	if _, ok, _ := dvFileKey("/data/t", &delta.DeletionVector{StorageType: "p", PathOrInlineDv: "file:///data/other/x.bin"}); ok {
-		t.Fatal("a path outside the root resolved")
+	// Spark writes S3 paths with Hadoop's scheme s3a.
+	k, ok, err = dvFileKey("s3://bucket/t?region=x", &delta.DeletionVector{StorageType: "p", PathOrInlineDv: "s3a://bucket/t/dv//x.bin"})
+	if err != nil || !ok || k != "dv/x.bin" {
+		t.Fatalf("got %q %v %v", k, ok, err)
+	}
+	if _, ok, err := dvFileKey("/data/t", &delta.DeletionVector{StorageType: "p", PathOrInlineDv: "file:///data/other/x.bin"}); ok || !errors.Is(err, ErrUnresolvedPath) {
+		t.Fatalf("a path outside the root: ok %v, err %v", ok, err)
 	}
 	if _, ok, _ := dvFileKey("/data/t", &delta.DeletionVector{StorageType: "i", PathOrInlineDv: "xyz"}); ok {
 		t.Fatal("an inline vector has a file")

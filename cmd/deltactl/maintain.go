@@ -149,8 +149,11 @@ deletes and commits nothing.`,
 			if full {
 				mode = maintenance.VacuumFull
 			}
-			opts := maintenance.VacuumOptions{Retention: retention, ForceRetention: force, Mode: mode,
+			opts := maintenance.VacuumOptions{ForceRetention: force, Mode: mode,
 				DryRun: dryRun, Parallelism: parallel, Txn: txnOptions()}
+			if cmd.Flags().Changed("retention") {
+				opts.Retention = &retention // 0h is a retention, not "unset"
+			}
 			plan, err := maintenance.PlanVacuum(ctx, st, opts)
 			if err != nil {
 				return fmt.Errorf("vacuum %s: %w", args[0], err)
@@ -185,7 +188,7 @@ deletes and commits nothing.`,
 			return nil
 		}),
 	}
-	cmd.Flags().DurationVar(&retention, "retention", 0, "keep files removed less than this long ago (e.g. 168h; default: the table's delta.deletedFileRetentionDuration)")
+	cmd.Flags().DurationVar(&retention, "retention", 0, "keep files removed less than this long ago (e.g. 168h; 0h is zero, with --force-retention; default: the table's delta.deletedFileRetentionDuration)")
 	cmd.Flags().BoolVar(&force, "force-retention", false, "allow a retention shorter than the table's")
 	cmd.Flags().BoolVar(&full, "full", false, "also list the table and delete unreferenced files older than the retention")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete and commit nothing")

@@ -571,5 +571,6 @@ func runVacuum(ctx context.Context, dir, mode string) (map[string]any, error) {
 	}
 	return map[string]any{"vacuumMode": m.Mode, "liveFiles": m.LiveFiles, "tombstonesKept": m.TombstonesKept, "listed": m.Listed,
 		"tooYoung": m.TooYoung, "candidates": m.Candidates, "deleted": m.Deleted, "deletesSeen": s.deleted.Load(),
-		"neededSetMiB": float64(m.NeededSetBytes) / (1 << 20), "seconds": secs, "heapPeakMiB": float64(heap) / (1 << 20)}, nil
+		"neededSetMiB": float64(m.NeededSetBytes) / (1 << 20), "neededFiles": m.NeededFiles, "neededRuns": m.NeededRuns,
+		"seconds": secs, "heapPeakMiB": float64(heap) / (1 << 20)}, nil
 }
