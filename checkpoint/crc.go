@@ -33,75 +33,201 @@ func writeCRCFromFold(ctx context.Context, s delta.Store, snap *delta.Snapshot, 
 	})
 }
 
-// WriteIncrementalCRC writes the .crc of a commit that just landed from the previous
-// version's .crc and the commit's actions, without reading the file list. Version 0 needs no
-// predecessor. It writes nothing (and returns nil) when the previous .crc is missing or
-// malformed, or when a remove does not carry its size.
+// crcRollForward is how many versions back WriteIncrementalCRC looks for a .crc to roll
+// forward from when the previous version has none.
+const crcRollForward = 10
+
+// WriteIncrementalCRC writes the .crc of a commit that just landed. Version 0 needs no
+// predecessor. Otherwise, in order of cost:
+//   - from the previous version's .crc and the commit's actions, without reading the file
+//     list (the usual case);
+//   - when that .crc is missing or malformed (a writer killed between its commit and its .crc,
+//     or still about to write it): from the newest .crc of the crcRollForward versions before,
+//     rolled forward through the commits in between, when every one of them was written by
+//     this library (a few small reads);
+//   - else from a replay of the snapshot at the version: streamed, so in the bounded memory of
+//     any snapshot read (the checkpoint in batches, the commits after it), and taking the time
+//     of a file listing of the table. It happens once: the next commit finds this .crc.
 //
-// It relies on what every commit of this library satisfies: an add names a file that is not
-// live yet (new files get fresh names), so each add counts once.
+// So a missing .crc never stays missing for every later commit. Nothing is derived from a
+// malformed .crc. It writes nothing (and returns nil) when a remove of the commit does not
+// carry its size or the result does not match the log; a .crc already there is kept.
+//
+// Rolling forward relies on what every commit of this library satisfies: an add names a file
+// that is not live yet (new files get fresh names), so each add counts once.
 func WriteIncrementalCRC(ctx context.Context, c delta.Committed) error {
-	var state delta.CRC
-	if c.Version > 0 {
-		prev, ok, err := delta.ReadCRC(ctx, c.Store, c.Version-1)
-		if err != nil || !ok {
-			return err
+	if c.Version == 0 {
+		f := newCRCFold(delta.CRC{NumMetadata: 1, NumProtocol: 1})
+		return f.finish(ctx, c)
+	}
+	prev, ok, err := delta.ReadCRC(ctx, c.Store, c.Version-1)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return newCRCFold(prev).finish(ctx, c)
+	}
+	f, ok, err := rollForward(ctx, c.Store, c.Version)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return f.finish(ctx, c)
+	}
+	return writeCRCFromReplay(ctx, c)
+}
+
+// crcFold applies commits to a version checksum.
+type crcFold struct {
+	state   delta.CRC
+	txns    map[string]delta.SetTransaction
+	domains map[string]delta.DomainMetadata
+	lost    string // why the state cannot be carried on, "" while it can
+}
+
+func newCRCFold(prev delta.CRC) *crcFold {
+	f := &crcFold{state: prev, txns: map[string]delta.SetTransaction{}, domains: map[string]delta.DomainMetadata{}}
+	for _, t := range prev.SetTransactions {
+		f.txns[t.AppID] = t
+	}
+	for _, d := range prev.DomainMetadata {
+		f.domains[d.Domain] = d
+	}
+	f.startCommit()
+	return f
+}
+
+// startCommit clears what belongs to one commit only.
+func (f *crcFold) startCommit() {
+	f.state.TxnID = ""
+	f.state.InCommitTimestampOpt = nil
+}
+
+func (f *crcFold) apply(a delta.Action) {
+	switch {
+	case a.Add != nil:
+		f.state.NumFiles++
+		f.state.TableSizeBytes += a.Add.Size
+	case a.Remove != nil:
+		if a.Remove.Size == nil {
+			f.lost = "a remove has no size"
+			return
 		}
-		state = prev
-	} else {
-		state = delta.CRC{NumMetadata: 1, NumProtocol: 1}
+		f.state.NumFiles--
+		f.state.TableSizeBytes -= *a.Remove.Size
+	case a.Metadata != nil:
+		f.state.Metadata = *a.Metadata
+	case a.Protocol != nil:
+		f.state.Protocol = *a.Protocol
+	case a.Txn != nil:
+		f.txns[a.Txn.AppID] = *a.Txn
+	case a.DomainMetadata != nil:
+		if a.DomainMetadata.Removed {
+			delete(f.domains, a.DomainMetadata.Domain)
+		} else {
+			f.domains[a.DomainMetadata.Domain] = *a.DomainMetadata
+		}
+	case a.CommitInfo != nil:
+		f.state.TxnID, _ = a.CommitInfo.String("txnId")
+		if ict, ok := a.CommitInfo.Int("inCommitTimestamp"); ok {
+			f.state.InCommitTimestampOpt = &ict
+		}
 	}
-	txns := map[string]delta.SetTransaction{}
-	for _, t := range state.SetTransactions {
-		txns[t.AppID] = t
-	}
-	domains := map[string]delta.DomainMetadata{}
-	for _, d := range state.DomainMetadata {
-		domains[d.Domain] = d
-	}
-	state.TxnID = ""
+}
+
+// finish applies the commit c and writes its .crc.
+func (f *crcFold) finish(ctx context.Context, c delta.Committed) error {
+	f.startCommit()
 	for _, a := range c.Actions {
-		switch {
-		case a.Add != nil:
-			state.NumFiles++
-			state.TableSizeBytes += a.Add.Size
-		case a.Remove != nil:
-			if a.Remove.Size == nil {
-				slog.Debug("no incremental crc: a remove has no size", "table", c.Store.URL(), "version", c.Version)
-				return nil
-			}
-			state.NumFiles--
-			state.TableSizeBytes -= *a.Remove.Size
-		case a.Metadata != nil:
-			state.Metadata = *a.Metadata
-		case a.Protocol != nil:
-			state.Protocol = *a.Protocol
-		case a.Txn != nil:
-			txns[a.Txn.AppID] = *a.Txn
-		case a.DomainMetadata != nil:
-			if a.DomainMetadata.Removed {
-				delete(domains, a.DomainMetadata.Domain)
-			} else {
-				domains[a.DomainMetadata.Domain] = *a.DomainMetadata
-			}
-		case a.CommitInfo != nil:
-			state.TxnID, _ = a.CommitInfo.String("txnId")
-			if ict, ok := a.CommitInfo.Int("inCommitTimestamp"); ok {
-				state.InCommitTimestampOpt = &ict
-			}
-		}
+		f.apply(a)
 	}
-	if state.NumFiles < 0 || state.TableSizeBytes < 0 || state.Metadata.ID == "" {
+	if f.lost != "" {
+		slog.Debug("no incremental crc: "+f.lost, "table", c.Store.URL(), "version", c.Version)
+		return nil
+	}
+	st := f.state
+	if st.NumFiles < 0 || st.TableSizeBytes < 0 || st.Metadata.ID == "" {
 		slog.Warn("no incremental crc: the previous one does not match the log", "table", c.Store.URL(), "version", c.Version)
 		return nil
 	}
-	state.SetTransactions = state.SetTransactions[:0]
+	st.SetTransactions = make([]delta.SetTransaction, 0, len(f.txns))
+	for _, id := range slices.Sorted(maps.Keys(f.txns)) {
+		st.SetTransactions = append(st.SetTransactions, f.txns[id])
+	}
+	st.DomainMetadata = make([]delta.DomainMetadata, 0, len(f.domains))
+	for _, d := range slices.Sorted(maps.Keys(f.domains)) {
+		st.DomainMetadata = append(st.DomainMetadata, f.domains[d])
+	}
+	return putCRC(ctx, c.Store, c.Version, st)
+}
+
+// rollForward finds the newest .crc among the crcRollForward versions before v-1 and applies
+// the commits after it up to v-1. ok is false when there is none, or when a commit in between
+// was not written by this library (its adds may re-add a live file) or cannot be applied.
+func rollForward(ctx context.Context, s delta.Store, v int64) (*crcFold, bool, error) {
+	for p := v - 2; p >= 0 && p >= v-1-crcRollForward; p-- {
+		prev, ok, err := delta.ReadCRC(ctx, s, p)
+		if err != nil {
+			return nil, false, err
+		}
+		if !ok {
+			continue
+		}
+		f := newCRCFold(prev)
+		for w := p + 1; w < v; w++ {
+			f.startCommit()
+			ours := false
+			err := delta.ReadCommitActions(ctx, s, w, func(a delta.Action) error {
+				if a.CommitInfo != nil {
+					e, _ := a.CommitInfo.String("engineInfo")
+					ours = e == delta.EngineInfo
+				}
+				f.apply(a)
+				return nil
+			})
+			if err != nil {
+				return nil, false, fmt.Errorf("roll the .crc of version %d forward: %w", p, err)
+			}
+			if !ours || f.lost != "" {
+				return nil, false, nil
+			}
+		}
+		return f, true, nil
+	}
+	return nil, false, nil
+}
+
+// writeCRCFromReplay writes the .crc of c from the snapshot at its version, streamed.
+func writeCRCFromReplay(ctx context.Context, c delta.Committed) error {
+	snap, err := delta.Open(ctx, c.Store, delta.AtVersion(c.Version))
+	if err != nil {
+		return fmt.Errorf("replay version %d for its .crc: %w", c.Version, err)
+	}
+	st := delta.CRC{NumMetadata: 1, NumProtocol: 1, Metadata: snap.Metadata(), Protocol: snap.Protocol()}
+	for a, err := range snap.Files(ctx) {
+		if err != nil {
+			return fmt.Errorf("replay version %d for its .crc: %w", c.Version, err)
+		}
+		st.NumFiles++
+		st.TableSizeBytes += a.Size
+	}
+	txns, domains, err := snap.TxnsAndDomains(ctx)
+	if err != nil {
+		return fmt.Errorf("replay version %d for its .crc: %w", c.Version, err)
+	}
 	for _, id := range slices.Sorted(maps.Keys(txns)) {
-		state.SetTransactions = append(state.SetTransactions, txns[id])
+		st.SetTransactions = append(st.SetTransactions, txns[id])
 	}
-	state.DomainMetadata = state.DomainMetadata[:0]
 	for _, d := range slices.Sorted(maps.Keys(domains)) {
-		state.DomainMetadata = append(state.DomainMetadata, domains[d])
+		st.DomainMetadata = append(st.DomainMetadata, domains[d])
 	}
-	return putCRC(ctx, c.Store, c.Version, state)
+	f := newCRCFold(delta.CRC{})
+	for _, a := range c.Actions {
+		if a.CommitInfo != nil {
+			f.apply(a)
+		}
+	}
+	st.TxnID, st.InCommitTimestampOpt = f.state.TxnID, f.state.InCommitTimestampOpt
+	slog.Info("wrote a .crc from a replay: the previous version had none", "table", c.Store.URL(), "version", c.Version, "files", st.NumFiles)
+	return putCRC(ctx, c.Store, c.Version, st)
 }

@@ -121,19 +121,20 @@ func lastCheckpointChecksum(lc delta.LastCheckpoint) (string, error) {
 
 // existingClassic describes the classic checkpoint of version v when it already exists: it is
 // never rewritten, because a reader that listed it may be reading it. Its row count and size
-// come from the Parquet footer.
+// come from the Parquet footer, read pinned to the version Stat saw. A checkpoint that is
+// there but cannot be read (a transient failure, a cancelled context, a corrupt file) is an
+// error naming it, never a reason to write over it.
 func existingClassic(ctx context.Context, s delta.Store, v int64, key string) (Result, bool, error) {
 	info, err := s.Stat(ctx, key)
 	if errors.Is(err, delta.ErrNotFound) {
 		return Result{}, false, nil
 	}
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, false, fmt.Errorf("existing checkpoint %s of version %d: %w", key, v, err)
 	}
-	pf, err := file.NewParquetReader(delta.NewReaderAt(ctx, s, key, info.Size))
+	pf, err := file.NewParquetReader(delta.NewReaderAtVersion(ctx, s, info))
 	if err != nil {
-		// Not a readable checkpoint: write a fresh one over it.
-		return Result{}, false, nil
+		return Result{}, false, fmt.Errorf("read the footer of the existing checkpoint %s of version %d (left as it is): %w", key, v, err)
 	}
 	rows := pf.NumRows()
 	pf.Close()

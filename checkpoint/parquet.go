@@ -56,7 +56,8 @@ var keyStats = []parquet.WriterProperty{
 
 func newPQFile(ctx context.Context, s delta.Store, key string, schema *arrow.Schema, stats *statsBuilder, o Options) (*pqFile, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	sink, err := s.Create(wctx, key)
+	// Put-if-absent: a checkpoint file is never replaced, since a reader may be reading it.
+	sink, err := s.CreateIfAbsent(wctx, key)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -74,9 +75,11 @@ type Result struct {
 	// CopiedRows counts the file actions copied from the previous checkpoint as Arrow columns
 	// rather than decoded and rebuilt.
 	CopiedRows int64 `json:"copiedRows"`
-	// Existing is set when a classic checkpoint of the version was already there: it is left
-	// as it is (a reader may be reading it) and only the hint is brought up to date; the
-	// counts above are then unknown (-1), except Actions and SizeInBytes.
+	// Existing is set when a classic checkpoint of the version was already there, or another
+	// checkpointer published one while this one was writing: checkpoint files are never
+	// replaced (a reader may be reading one), so that file is kept and only the hint is
+	// brought up to date; the counts above are then unknown (-1), except Actions and
+	// SizeInBytes.
 	Existing bool          `json:"existing,omitempty"`
 	Duration time.Duration `json:"-"`
 }
@@ -103,16 +106,8 @@ func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result
 	if !v2 {
 		// An existing classic checkpoint is left as it is (a reader may be reading it): only
 		// the hint is brought up to date, and nothing of the log need be read.
-		res, ok, err := existingClassic(ctx, s, snap.Version(), delta.CheckpointKey(snap.Version()))
-		if err != nil {
-			return Result{}, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
-		}
-		if ok {
-			res.Duration = time.Since(start)
-			if err := writeLastCheckpoint(ctx, s, res, nil); err != nil {
-				return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
-			}
-			return res, nil
+		if res, ok, err := useExisting(ctx, s, snap.Version(), start); ok || err != nil {
+			return res, err
 		}
 	}
 	f, err := newFold(ctx, snap, o)
@@ -124,6 +119,14 @@ func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result
 		res, err = writeV2(ctx, s, snap, f, o)
 	} else {
 		res, err = writeClassic(ctx, s, snap, f, o)
+		if errors.Is(err, delta.ErrExist) {
+			// Another checkpointer published the classic checkpoint of this version while
+			// this one was writing it: that file is as valid as this one would have been.
+			if res, ok, err := useExisting(ctx, s, snap.Version(), start); ok || err != nil {
+				return res, err
+			}
+			return Result{}, fmt.Errorf("checkpoint %s at version %d: %s was published by another writer and then removed", s.URL(), snap.Version(), delta.CheckpointKey(snap.Version()))
+		}
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
@@ -136,6 +139,24 @@ func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result
 		return res, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), snap.Version(), err)
 	}
 	return res, nil
+}
+
+// useExisting reports the classic checkpoint of version v when it exists, after pointing the
+// hint at it. A checkpoint there that cannot be read is an error naming it, never a reason to
+// write over it.
+func useExisting(ctx context.Context, s delta.Store, v int64, start time.Time) (Result, bool, error) {
+	res, ok, err := existingClassic(ctx, s, v, delta.CheckpointKey(v))
+	if err != nil {
+		return Result{}, false, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), v, err)
+	}
+	if !ok {
+		return Result{}, false, nil
+	}
+	res.Duration = time.Since(start)
+	if err := writeLastCheckpoint(ctx, s, res, nil); err != nil {
+		return res, true, fmt.Errorf("checkpoint %s at version %d: %w", s.URL(), v, err)
+	}
+	return res, true, nil
 }
 
 func hasV2Feature(p delta.Protocol) bool {

@@ -2,6 +2,7 @@ package delta
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +10,15 @@ import (
 	"iter"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"cloud.google.com/go/storage"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azblobblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/azureblob" // registers azblob://
 	_ "gocloud.dev/blob/gcsblob"   // registers gs://
@@ -27,7 +33,15 @@ type ObjectInfo struct {
 	Size    int64
 	ModTime time.Time
 	ETag    string // empty where the backend has none
+	// Generation names this version of the object: every write of a key makes a new one. It
+	// is set by Stat and ReadPinned (empty from List); ReadPinned takes it to read that
+	// version only.
+	Generation string
 }
+
+// ErrChanged means an object was replaced or deleted between two reads of one open file: the
+// second read would have come from another object, so it fails rather than mix the two.
+var ErrChanged = errors.New("delta: object changed while being read")
 
 // Store is the one storage seam of the library. Keys are relative to the table root and use "/".
 //
@@ -40,16 +54,32 @@ type ObjectInfo struct {
 //     succeeds and the others get an error matching ErrExist; the object is never overwritten.
 //   - Reads of a missing object and Stat of one return an error matching ErrNotFound.
 //   - Delete is idempotent: deleting a missing object succeeds.
+//   - CreateIfAbsent never replaces an object: when the key exists at Close, Close returns an
+//     error matching ErrExist and the existing object is left whole.
+//   - ReadPinned reads one version of an object: once a version is named, a read of a key that
+//     holds another one (or none) fails with ErrChanged; bytes of two versions never mix.
+//   - ListTemp yields the store's own temporary objects under prefix, which List never shows:
+//     those of a writer that died before publishing. Stores that write none yield nothing.
 type Store interface {
 	List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error]
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// ReadRange reads length bytes from offset; length < 0 reads to the end.
 	ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// ReadPinned is ReadRange from the version of key named gen (a Generation), or from the
+	// current version when gen is "". It returns the version read: Size is the whole object's
+	// and Generation is set (empty only where the backend cannot name versions). A key that no
+	// longer holds version gen is an error matching ErrChanged that names the key.
+	ReadPinned(ctx context.Context, key, gen string, offset, length int64) (io.ReadCloser, ObjectInfo, error)
 	Put(ctx context.Context, key string, data []byte) error
 	PutIfAbsent(ctx context.Context, key string, data []byte) error
 	// Create streams a large object; it becomes visible, whole, when Close returns nil. Abort
 	// by cancelling ctx before Close.
 	Create(ctx context.Context, key string) (io.WriteCloser, error)
+	// CreateIfAbsent is Create that publishes only when key does not exist: Close returns an
+	// error matching ErrExist when it does, and the existing object is kept as it is.
+	CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error)
+	// ListTemp yields the store's temporary objects under prefix in key order (see above).
+	ListTemp(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error]
 	Delete(ctx context.Context, key string) error
 	// URL is the table root the store was opened on.
 	URL() string
@@ -71,17 +101,29 @@ func ReadAll(ctx context.Context, s Store, key string) ([]byte, error) {
 }
 
 // ReaderAt adapts an object of known size to io.ReaderAt (one ranged read per call), for
-// Parquet readers.
+// Parquet readers. Its reads are pinned to one version of the object: the first read names
+// the version (and checks its size), every later read is of that version only, so an object
+// replaced or deleted while open fails with an error matching ErrChanged rather than mixing
+// the footer of one file with the pages of another. It is safe for concurrent use.
 type ReaderAt struct {
 	ctx  context.Context
 	s    Store
 	key  string
 	size int64
+
+	mu  sync.Mutex
+	gen string // the version pinned; "" until the first read
 }
 
 // NewReaderAt returns a ReaderAt over key, whose size is size. ctx bounds every read.
 func NewReaderAt(ctx context.Context, s Store, key string, size int64) *ReaderAt {
 	return &ReaderAt{ctx: ctx, s: s, key: key, size: size}
+}
+
+// NewReaderAtVersion is NewReaderAt pinned from the start to the version info describes (as
+// Stat returns it): a replacement before the first read is caught as well.
+func NewReaderAtVersion(ctx context.Context, s Store, info ObjectInfo) *ReaderAt {
+	return &ReaderAt{ctx: ctx, s: s, key: info.Key, size: info.Size, gen: info.Generation}
 }
 
 // Size is the object's size.
@@ -96,11 +138,31 @@ func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if off+n > r.size {
 		n = r.size - off
 	}
-	rc, err := r.s.ReadRange(r.ctx, r.key, off, n)
+	if n == 0 {
+		return 0, nil
+	}
+	r.mu.Lock()
+	gen := r.gen
+	r.mu.Unlock()
+	rc, info, err := r.s.ReadPinned(r.ctx, r.key, gen, off, n)
 	if err != nil {
 		return 0, err
 	}
 	defer rc.Close()
+	if gen == "" {
+		if info.Size != r.size {
+			return 0, fmt.Errorf("read %s: %d bytes, expected %d: %w", r.key, info.Size, r.size, ErrChanged)
+		}
+		r.mu.Lock()
+		if r.gen == "" {
+			r.gen = info.Generation
+		}
+		pinned := r.gen
+		r.mu.Unlock()
+		if pinned != info.Generation {
+			return 0, fmt.Errorf("read %s at %d: %w", r.key, off, ErrChanged)
+		}
+	}
 	got, err := io.ReadFull(rc, p[:n])
 	if err != nil {
 		return got, fmt.Errorf("read %s at %d: %w", r.key, off, err)
@@ -151,7 +213,7 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 		// Every store gets its own view of the shared bucket. blob.PrefixedBucket marks the
 		// bucket it wraps closed, so the shared one is never handed out itself; closing a view
 		// leaves the others working (memblob's Close does nothing).
-		return &bucketStore{url: rawURL, b: blob.PrefixedBucket(memBucket(u.Host), prefix)}, nil
+		return &bucketStore{url: rawURL, kind: "mem", b: blob.PrefixedBucket(memBucket(u.Host), prefix)}, nil
 	case "s3", "gs", "azblob":
 		prefix := strings.Trim(u.Path, "/")
 		bu := *u
@@ -163,7 +225,7 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 		if prefix != "" {
 			b = blob.PrefixedBucket(b, prefix+"/")
 		}
-		return &bucketStore{url: rawURL, b: b}, nil
+		return &bucketStore{url: rawURL, kind: u.Scheme, b: b}, nil
 	}
 	return nil, fmt.Errorf("open store %q: unsupported scheme %q (want a path, file, mem, s3, gs or azblob)", rawURL, u.Scheme)
 }
@@ -187,8 +249,9 @@ func memBucket(name string) *blob.Bucket {
 // bucketStore is a Store on a gocloud bucket whose put-if-absent is a true conditional write
 // (memblob, S3, GCS, Azure).
 type bucketStore struct {
-	url string
-	b   *blob.Bucket
+	url  string
+	kind string // "mem", "s3", "gs" or "azblob": how reads are pinned and writes made conditional
+	b    *blob.Bucket
 }
 
 func (s *bucketStore) URL() string { return s.url }
@@ -228,7 +291,21 @@ func listBucket(ctx context.Context, b *blob.Bucket, prefix, startAfter string) 
 }
 
 func (s *bucketStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	return statBucket(ctx, s.b, key)
+	info, err := statBucket(ctx, s.b, key)
+	if err != nil {
+		return info, err
+	}
+	info.Generation = info.ETag
+	if s.kind == "gs" {
+		// GCS pins by generation (its ETag changes with metadata too, and reads cannot be
+		// conditioned on it).
+		info.Generation = ""
+		var oa storage.ObjectAttrs
+		if a, err := s.b.Attributes(ctx, key); err == nil && a.As(&oa) {
+			info.Generation = strconv.FormatInt(oa.Generation, 10)
+		}
+	}
+	return info, nil
 }
 
 func statBucket(ctx context.Context, b *blob.Bucket, key string) (ObjectInfo, error) {
@@ -249,6 +326,124 @@ func readBucket(ctx context.Context, b *blob.Bucket, key string, offset, length 
 		return nil, fmt.Errorf("read %s: %w", key, mapErr(err))
 	}
 	return r, nil
+}
+
+// ReadPinned pins reads with the backend's conditional GET where it has one: If-Match on the
+// ETag (S3, Azure), a generation precondition (GCS); a lost condition (412) is ErrChanged.
+// memblob has none: its reader is a snapshot of the object taken when it opens, so the ETag is
+// checked after opening (ETags of memblob change with every write).
+func (s *bucketStore) ReadPinned(ctx context.Context, key, gen string, offset, length int64) (io.ReadCloser, ObjectInfo, error) {
+	fail := func(err error) (io.ReadCloser, ObjectInfo, error) {
+		switch {
+		case gcerrors.Code(err) == gcerrors.FailedPrecondition:
+			err = errors.Join(ErrChanged, err)
+		case gen != "" && gcerrors.Code(err) == gcerrors.NotFound:
+			err = errors.Join(ErrChanged, ErrNotFound, err)
+		default:
+			err = mapErr(err)
+		}
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	switch s.kind {
+	case "s3", "gs", "azblob":
+		var opts blob.ReaderOptions
+		if gen != "" {
+			opts.BeforeRead = func(as func(any) bool) error { return pinRead(s.kind, gen, as) }
+		}
+		r, err := s.b.NewRangeReader(ctx, key, offset, length, &opts)
+		if err != nil {
+			return fail(err)
+		}
+		info := ObjectInfo{Key: key, Size: r.Size(), ModTime: r.ModTime(), Generation: readerGeneration(s.kind, r)}
+		if gen != "" && info.Generation != "" && info.Generation != gen {
+			r.Close()
+			return fail(fmt.Errorf("version %s, not %s: %w", info.Generation, gen, ErrChanged))
+		}
+		return r, info, nil
+	}
+	want := gen
+	if want == "" {
+		a, err := s.b.Attributes(ctx, key)
+		if err != nil {
+			return fail(err)
+		}
+		want = a.ETag
+	}
+	r, err := s.b.NewRangeReader(ctx, key, offset, length, nil)
+	if err != nil {
+		return fail(err)
+	}
+	a, err := s.b.Attributes(ctx, key)
+	if err == nil && a.ETag != want {
+		err = fmt.Errorf("version %s, not %s: %w", a.ETag, want, ErrChanged)
+	}
+	if err != nil {
+		r.Close()
+		if gen == "" && gcerrors.Code(err) == gcerrors.NotFound {
+			err = fmt.Errorf("deleted while opened: %w", ErrChanged)
+		}
+		return fail(err)
+	}
+	return r, ObjectInfo{Key: key, Size: a.Size, ModTime: a.ModTime, ETag: a.ETag, Generation: a.ETag}, nil
+}
+
+// pinRead sets the read precondition "the object is still version gen" through the driver's
+// own request type.
+func pinRead(kind, gen string, as func(any) bool) error {
+	switch kind {
+	case "s3":
+		var in *s3.GetObjectInput
+		if as(&in) {
+			in.IfMatch = &gen
+			return nil
+		}
+	case "gs":
+		g, err := strconv.ParseInt(gen, 10, 64)
+		if err != nil {
+			return fmt.Errorf("generation %q: %w", gen, err)
+		}
+		var h **storage.ObjectHandle
+		if as(&h) {
+			*h = (*h).If(storage.Conditions{GenerationMatch: g})
+			return nil
+		}
+	case "azblob":
+		var o *azblobblob.DownloadStreamOptions
+		if as(&o) {
+			etag := azcore.ETag(gen)
+			if o.AccessConditions == nil {
+				o.AccessConditions = &azblobblob.AccessConditions{}
+			}
+			if o.AccessConditions.ModifiedAccessConditions == nil {
+				o.AccessConditions.ModifiedAccessConditions = &azblobblob.ModifiedAccessConditions{}
+			}
+			o.AccessConditions.ModifiedAccessConditions.IfMatch = &etag
+			return nil
+		}
+	}
+	return fmt.Errorf("pin a read on %s: the driver does not expose its request", kind)
+}
+
+// readerGeneration is the version a driver's reader reads ("" when it does not say).
+func readerGeneration(kind string, r *blob.Reader) string {
+	switch kind {
+	case "s3":
+		var out s3.GetObjectOutput
+		if r.As(&out) && out.ETag != nil {
+			return *out.ETag
+		}
+	case "gs":
+		var sr *storage.Reader
+		if r.As(&sr) && sr != nil {
+			return strconv.FormatInt(sr.Attrs.Generation, 10)
+		}
+	case "azblob":
+		var resp azblobblob.DownloadStreamResponse
+		if r.As(&resp) && resp.ETag != nil {
+			return string(*resp.ETag)
+		}
+	}
+	return ""
 }
 
 func (s *bucketStore) Put(ctx context.Context, key string, data []byte) error {
@@ -278,6 +473,92 @@ func (s *bucketStore) Create(ctx context.Context, key string) (io.WriteCloser, e
 		return nil, fmt.Errorf("create %s: %w", key, mapErr(err))
 	}
 	return w, nil
+}
+
+// CreateIfAbsent streams to the final key with a conditional write (If-None-Match: * on S3
+// and Azure, a does-not-exist precondition on GCS, checked at Close on memblob), so the
+// object appears whole at Close or not at all, and memory stays one upload part. On azblob
+// the upload goes through Bucket.Upload fed by a pipe: gocloud v0.47's azblob Writer panics
+// when a conditional write loses or is aborted, its Upload path does not.
+func (s *bucketStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error) {
+	opts := &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true}
+	if s.kind == "azblob" {
+		return newPipeUpload(ctx, s.b, key, opts), nil
+	}
+	w, err := s.b.NewWriter(ctx, key, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", key, mapErr(err))
+	}
+	return &condWriter{w: w, key: key}, nil
+}
+
+// condWriter maps a lost conditional write to ErrExist.
+type condWriter struct {
+	w   *blob.Writer
+	key string
+}
+
+func (w *condWriter) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+func (w *condWriter) Close() error {
+	return condCloseErr(w.key, w.w.Close())
+}
+
+func condCloseErr(key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case gcerrors.Code(err) == gcerrors.FailedPrecondition:
+		return fmt.Errorf("create %s: %w", key, errors.Join(ErrExist, err))
+	}
+	return fmt.Errorf("create %s: %w", key, mapErr(err))
+}
+
+// pipeUpload streams writes into one Bucket.Upload call running in its own goroutine.
+type pipeUpload struct {
+	ctx  context.Context
+	key  string
+	pw   *io.PipeWriter
+	done chan error
+}
+
+func newPipeUpload(ctx context.Context, b *blob.Bucket, key string, opts *blob.WriterOptions) *pipeUpload {
+	pr, pw := io.Pipe()
+	u := &pipeUpload{ctx: ctx, key: key, pw: pw, done: make(chan error, 1)}
+	go func() {
+		err := b.Upload(ctx, key, pr, opts)
+		// Unblock a writer still writing when the upload ended early.
+		pr.CloseWithError(cmp.Or(err, io.ErrClosedPipe))
+		u.done <- err
+	}()
+	return u
+}
+
+func (u *pipeUpload) Write(p []byte) (int, error) {
+	n, err := u.pw.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("write %s: %w", u.key, err)
+	}
+	return n, nil
+}
+
+func (u *pipeUpload) Close() error {
+	if err := u.ctx.Err(); err != nil {
+		u.pw.CloseWithError(err) // abort: the upload reads an error and commits nothing
+		<-u.done
+		return fmt.Errorf("create %s: %w", u.key, err)
+	}
+	u.pw.Close()
+	return condCloseErr(u.key, <-u.done)
+}
+
+// ListTemp yields nothing: bucket stores write no temporary objects.
+func (s *bucketStore) ListTemp(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	return func(yield func(ObjectInfo, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(ObjectInfo{}, fmt.Errorf("list temporary objects %s: %w", prefix, err))
+		}
+	}
 }
 
 func (s *bucketStore) Delete(ctx context.Context, key string) error {

@@ -79,7 +79,7 @@ func (s *localStore) Close() error {
 // ("a/b" before "a.b", though '.' sorts before '/'), ignores ctx, and fails when a file vanishes
 // mid-walk, as a concurrent writer's temporary file does.
 func (s *localStore) List(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
-	return s.list(ctx, prefix, startAfter, false)
+	return s.walk(ctx, prefix, startAfter, listPublished)
 }
 
 // TempLister is a Store whose List hides temporary objects of its own writes (the local
@@ -90,10 +90,25 @@ type TempLister interface {
 }
 
 func (s *localStore) ListWithTemp(ctx context.Context, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
-	return s.list(ctx, prefix, startAfter, true)
+	return s.walk(ctx, prefix, startAfter, listAll)
 }
 
-func (s *localStore) list(ctx context.Context, prefix, startAfter string, withTemp bool) iter.Seq2[ObjectInfo, error] {
+// ListTemp yields the temporary files under prefix: those of a writer killed before it
+// published or removed them (a live writer's are there too; callers go by their age).
+func (s *localStore) ListTemp(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
+	return s.walk(ctx, prefix, "", listTemps)
+}
+
+// Which files walk yields.
+const (
+	listPublished = iota
+	listTemps
+	listAll
+)
+
+// walk yields the regular files under prefix after startAfter in key order: the published
+// ones, the temporary ones, or both (which).
+func (s *localStore) walk(ctx context.Context, prefix, startAfter string, which int) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
 		fail := func(err error) { yield(ObjectInfo{}, fmt.Errorf("list %s: %w", prefix, err)) }
 		// walk lists the directory of dirKey ("" or ending in "/") in key order; false = stop.
@@ -140,7 +155,8 @@ func (s *localStore) list(ctx context.Context, prefix, startAfter string, withTe
 					}
 					continue
 				}
-				if !strings.HasPrefix(key, prefix) || key <= startAfter || (!withTemp && isLocalTemp(key)) {
+				if !strings.HasPrefix(key, prefix) || key <= startAfter ||
+					(which == listPublished && isLocalTemp(key)) || (which == listTemps && !isLocalTemp(key)) {
 					continue
 				}
 				info, err := os.Lstat(filepath.Join(dirPath, e.name))
@@ -173,15 +189,86 @@ func (s *localStore) list(ctx context.Context, prefix, startAfter string, withTe
 }
 
 func (s *localStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	b, err := s.bucket()
+	if err := ctx.Err(); err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	path, err := s.path(key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || err == nil && !fi.Mode().IsRegular() {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, ErrNotFound)
+	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
 	}
-	if b == nil {
-		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, ErrNotFound)
-	}
-	return statBucket(ctx, b, key)
+	return localInfo(key, fi), nil
 }
+
+// localInfo describes a file. The ETag is fileblob's (modification time and size); the
+// generation adds the device and inode, which a publish by rename or link always changes.
+func localInfo(key string, fi fs.FileInfo) ObjectInfo {
+	info := ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime(),
+		ETag: fmt.Sprintf("\"%x-%x\"", fi.ModTime().UnixNano(), fi.Size())}
+	info.Generation = fmt.Sprintf("%x-%x", fi.ModTime().UnixNano(), fi.Size())
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		info.Generation = fmt.Sprintf("%x-%x-%s", uint64(st.Dev), uint64(st.Ino), info.Generation)
+	}
+	return info
+}
+
+// ReadPinned opens the file and checks the version of what it opened (device, inode, size,
+// modification time, from the open descriptor): a file replaced since, by rename or link, is
+// another inode, and one rewritten in place has another size or time.
+func (s *localStore) ReadPinned(ctx context.Context, key, gen string, offset, length int64) (io.ReadCloser, ObjectInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	path, err := s.path(key)
+	if err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if gen != "" {
+			return nil, ObjectInfo{}, fmt.Errorf("read %s: deleted: %w", key, errors.Join(ErrChanged, ErrNotFound))
+		}
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = ErrNotFound
+	}
+	if err != nil {
+		f.Close()
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	info := localInfo(key, fi)
+	if gen != "" && info.Generation != gen {
+		f.Close()
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: version %s, not %s: %w", key, info.Generation, gen, ErrChanged)
+	}
+	if offset < 0 || offset > info.Size {
+		f.Close()
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: offset %d outside the %d bytes", key, offset, info.Size)
+	}
+	if length < 0 || offset+length > info.Size {
+		length = info.Size - offset
+	}
+	return &sectionFile{SectionReader: io.NewSectionReader(f, offset, length), f: f}, info, nil
+}
+
+// sectionFile reads a section of an open file and closes the file.
+type sectionFile struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (r *sectionFile) Close() error { return r.f.Close() }
 
 func (s *localStore) ReadRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
 	b, err := s.bucket()
@@ -304,6 +391,16 @@ func syncDir(dir string) {
 
 // Create streams into a temporary file and renames it into place on Close.
 func (s *localStore) Create(ctx context.Context, key string) (io.WriteCloser, error) {
+	return s.create(ctx, key, false)
+}
+
+// CreateIfAbsent streams into a temporary file and links it into place on Close: link(2)
+// fails with EEXIST when the key exists, so the existing file is never replaced.
+func (s *localStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error) {
+	return s.create(ctx, key, true)
+}
+
+func (s *localStore) create(ctx context.Context, key string, ifAbsent bool) (io.WriteCloser, error) {
 	target, err := s.path(key)
 	if err != nil {
 		return nil, err
@@ -312,15 +409,16 @@ func (s *localStore) Create(ctx context.Context, key string) (io.WriteCloser, er
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", key, err)
 	}
-	return &localWriter{ctx: ctx, f: f, key: key, target: target}, nil
+	return &localWriter{ctx: ctx, f: f, key: key, target: target, ifAbsent: ifAbsent}, nil
 }
 
 type localWriter struct {
-	ctx    context.Context
-	f      *os.File
-	key    string
-	target string
-	err    error
+	ctx      context.Context
+	f        *os.File
+	key      string
+	target   string
+	ifAbsent bool
+	err      error
 }
 
 func (w *localWriter) Write(p []byte) (int, error) {
@@ -347,7 +445,11 @@ func (w *localWriter) Close() error {
 	if err == nil {
 		err = w.ctx.Err()
 	}
-	if err == nil {
+	if err == nil && w.ifAbsent {
+		if err = os.Link(tmp, w.target); errors.Is(err, os.ErrExist) {
+			err = ErrExist
+		}
+	} else if err == nil {
 		err = os.Rename(tmp, w.target)
 	}
 	if err != nil {

@@ -145,10 +145,9 @@ func TestOptimizeForeignTables(t *testing.T) {
 			if m.FilesKept != 0 {
 				t.Errorf("%d files left alone for their schema", m.FilesKept)
 			}
-			// Vacuum deletes what the optimize removed. A zero retention means the table's
-			// default, so the smallest positive one is forced, measured from a clock past the
-			// optimize's removes.
-			vm, err := Vacuum(ctx, st, VacuumOptions{Retention: time.Millisecond, ForceRetention: true,
+			// Vacuum with zero retention deletes what the optimize removed.
+			zero := time.Duration(0)
+			vm, err := Vacuum(ctx, st, VacuumOptions{Retention: &zero, ForceRetention: true,
 				Now: func() time.Time { return now.Add(time.Second) }})
 			if err != nil {
 				t.Fatalf("vacuum: %v", err)

@@ -1,7 +1,8 @@
 // Package deltatest is the conformance suite every [delta.Store] runs, in the manner of go-cloud's
 // drivertest: one set of subtests, each against a fresh, empty store, checks the contract written
 // in the Store doc comment (ordered and complete listings, atomic puts, mutual exclusion of
-// put-if-absent, not-found errors, idempotent deletes).
+// put-if-absent and of conditional streaming writes, reads pinned to one version of an object,
+// not-found errors, idempotent deletes, temporary objects kept out of listings).
 //
 // A backend's test calls [RunStoreTests] with a constructor that returns an empty store, for
 // example on a fresh bucket or prefix per subtest:
@@ -25,6 +26,7 @@ import (
 	"io"
 	"iter"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -94,6 +96,11 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) delta.Store, opts .
 		{"CreateAbort", testCreateAbort},
 		{"NestedKeys", testNestedKeys},
 		{"PutIfAbsentRace", testPutIfAbsentRace},
+		{"CreateIfAbsent", testCreateIfAbsent},
+		{"CreateIfAbsentRace", testCreateIfAbsentRace},
+		{"ReadPinned", testReadPinned},
+		{"ReaderAtPinned", testReaderAtPinned},
+		{"ListTemp", testListTemp},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -829,4 +836,234 @@ func firstDiffBytes(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// createIfAbsent streams data to key with CreateIfAbsent in chunks and returns Close's error.
+func createIfAbsent(ctx context.Context, s delta.Store, key string, data []byte) error {
+	w, err := s.CreateIfAbsent(ctx, key)
+	if err != nil {
+		return err
+	}
+	const chunk = 64 << 10
+	for off := 0; off < len(data); off += chunk {
+		if _, err := w.Write(data[off:min(off+chunk, len(data))]); err != nil {
+			_ = w.Close()
+			return err
+		}
+	}
+	return w.Close()
+}
+
+func testCreateIfAbsent(t *testing.T, s delta.Store, c config) {
+	ctx := t.Context()
+	key := "_delta_log/00000000000000000007.checkpoint.parquet"
+	first := pattern(c.largeSize)
+	if err := createIfAbsent(ctx, s, key, first); err != nil {
+		t.Fatalf("CreateIfAbsent(%q) of a new key: %v", key, err)
+	}
+	if got, err := delta.ReadAll(ctx, s, key); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("ReadAll(%q) after CreateIfAbsent: %d bytes, %v; want the %d written", key, len(got), err, len(first))
+	}
+	// A second, different object of the same key is refused at Close; the first stays whole.
+	second := bytes.Repeat([]byte("x"), 1000)
+	if err := createIfAbsent(ctx, s, key, second); !errors.Is(err, delta.ErrExist) {
+		t.Errorf("CreateIfAbsent(%q) of an existing key: error = %v, want ErrExist", key, err)
+	}
+	if got, err := delta.ReadAll(ctx, s, key); err != nil || !bytes.Equal(got, first) {
+		t.Errorf("ReadAll(%q) after a refused CreateIfAbsent: %d bytes, %v; want the first %d", key, len(got), err, len(first))
+	}
+	// An aborted one publishes nothing.
+	actx, cancel := context.WithCancel(ctx)
+	w, err := s.CreateIfAbsent(actx, "aborted.parquet")
+	if err != nil {
+		t.Fatalf("CreateIfAbsent: %v", err)
+	}
+	if _, err := w.Write(pattern(100 << 10)); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	cancel()
+	if err := w.Close(); err == nil {
+		t.Errorf("Close after cancelling the context returned nil, want an error")
+	}
+	if _, err := s.Stat(ctx, "aborted.parquet"); !errors.Is(err, delta.ErrNotFound) {
+		t.Errorf("Stat after an aborted CreateIfAbsent: error = %v, want ErrNotFound", err)
+	}
+	if got := listKeys(t, s, "", ""); !slices.Equal(got, []string{key}) {
+		t.Errorf("List = %q, want [%q]", got, key)
+	}
+}
+
+// testCreateIfAbsentRace: writers stream different objects to one key at once; exactly one
+// publishes, the others get ErrExist, and the object is the winner's, whole.
+func testCreateIfAbsentRace(t *testing.T, s delta.Store, c config) {
+	ctx := t.Context()
+	rounds := max(c.raceRounds/20, 5)
+	writers := min(c.raceWriters, 4)
+	for round := range rounds {
+		key := delta.CheckpointKey(int64(round))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, writers)
+		content := func(w int) []byte { return bytes.Repeat(raceContent(round, w), 2000+w*100) }
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				errs[w] = createIfAbsent(ctx, s, key, content(w))
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for w, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("round %d: writers %d and %d both published %q", round, winner, w, key)
+			case err == nil:
+				winner = w
+			case !errors.Is(err, delta.ErrExist):
+				t.Fatalf("round %d: writer %d: %v, want nil or ErrExist", round, w, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no writer published %q", round, key)
+		}
+		if got, err := delta.ReadAll(ctx, s, key); err != nil || !bytes.Equal(got, content(winner)) {
+			t.Fatalf("round %d: %q holds %d bytes (%v), not the winner's %d", round, key, len(got), err, len(content(winner)))
+		}
+	}
+}
+
+func testReadPinned(t *testing.T, s delta.Store, _ config) {
+	ctx := t.Context()
+	key := "_delta_log/00000000000000000003.checkpoint.parquet"
+	mustPut(t, s, key, []byte("first version"))
+	read := func(gen string, off, n int64) (string, delta.ObjectInfo, error) {
+		r, info, err := s.ReadPinned(ctx, key, gen, off, n)
+		if err != nil {
+			return "", info, err
+		}
+		defer r.Close()
+		b, err := io.ReadAll(r)
+		return string(b), info, err
+	}
+	got, info, err := read("", 6, 7)
+	if err != nil || got != "version" {
+		t.Fatalf("ReadPinned(%q, \"\", 6, 7) = %q, %v; want \"version\"", key, got, err)
+	}
+	if info.Size != 13 || info.Generation == "" {
+		t.Fatalf("ReadPinned info = %+v, want size 13 and a generation", info)
+	}
+	if st, err := s.Stat(ctx, key); err != nil || st.Generation != info.Generation {
+		t.Errorf("Stat(%q).Generation = %q (%v), want ReadPinned's %q", key, st.Generation, err, info.Generation)
+	}
+	gen := info.Generation
+	if got, _, err := read(gen, 0, 5); err != nil || got != "first" {
+		t.Errorf("ReadPinned with its own generation = %q, %v; want \"first\"", got, err)
+	}
+	// Replaced by an object of the same size: a pinned read fails, naming the key.
+	mustPut(t, s, key, []byte("other version"))
+	if _, _, err := read(gen, 0, 5); !errors.Is(err, delta.ErrChanged) || !strings.Contains(err.Error(), key) {
+		t.Errorf("ReadPinned of a replaced object: error = %v, want ErrChanged naming %q", err, key)
+	}
+	_, info2, err := read("", 0, -1)
+	if err != nil || info2.Generation == gen {
+		t.Errorf("ReadPinned of the new version: generation %q (the old one %q), %v", info2.Generation, gen, err)
+	}
+	if err := s.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := read(info2.Generation, 0, 5); !errors.Is(err, delta.ErrChanged) {
+		t.Errorf("ReadPinned of a deleted object: error = %v, want ErrChanged", err)
+	}
+	if _, _, err := read("", 0, 5); !errors.Is(err, delta.ErrNotFound) || errors.Is(err, delta.ErrChanged) {
+		t.Errorf("ReadPinned of a missing object, no generation: error = %v, want ErrNotFound only", err)
+	}
+}
+
+// testReaderAtPinned: a ReaderAt keeps reading the object it first read; an object replaced
+// (same size or not) or deleted between two reads fails with ErrChanged, never mixing bytes.
+func testReaderAtPinned(t *testing.T, s delta.Store, _ config) {
+	ctx := t.Context()
+	key := "_delta_log/00000000000000000005.checkpoint.parquet"
+	first := bytes.Repeat([]byte("A"), 4096)
+	tests := []struct {
+		name    string
+		replace func() error
+	}{
+		{"same size", func() error { return s.Put(ctx, key, bytes.Repeat([]byte("B"), 4096)) }},
+		{"other size", func() error { return s.Put(ctx, key, bytes.Repeat([]byte("B"), 5000)) }},
+		{"deleted", func() error { return s.Delete(ctx, key) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mustPut(t, s, key, first)
+			r := delta.NewReaderAt(ctx, s, key, int64(len(first)))
+			buf := make([]byte, 100)
+			if n, err := r.ReadAt(buf, 4096-100); err != nil || n != 100 || !bytes.Equal(buf, first[:100]) {
+				t.Fatalf("first ReadAt: %d, %v", n, err)
+			}
+			if err := tc.replace(); err != nil {
+				t.Fatal(err)
+			}
+			n, err := r.ReadAt(buf, 0)
+			if !errors.Is(err, delta.ErrChanged) || !strings.Contains(err.Error(), key) {
+				t.Errorf("ReadAt after the object was replaced: %d bytes %q, error = %v; want ErrChanged naming %q", n, buf[:n], err, key)
+			}
+		})
+	}
+	t.Run("before the first read", func(t *testing.T) {
+		mustPut(t, s, key, first)
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := delta.NewReaderAt(ctx, s, key, info.Size)
+		pinned := delta.NewReaderAtVersion(ctx, s, info)
+		mustPut(t, s, key, bytes.Repeat([]byte("B"), 3000))
+		buf := make([]byte, 10)
+		if _, err := stale.ReadAt(buf, 0); !errors.Is(err, delta.ErrChanged) {
+			t.Errorf("ReadAt with the size of a replaced object: error = %v, want ErrChanged", err)
+		}
+		mustPut(t, s, key, bytes.Repeat([]byte("C"), len(first)))
+		if _, err := pinned.ReadAt(buf, 0); !errors.Is(err, delta.ErrChanged) {
+			t.Errorf("ReadAt pinned by Stat, object replaced at the same size: error = %v, want ErrChanged", err)
+		}
+	})
+}
+
+// testListTemp: whatever temporary objects a store keeps while a write is under way stay out
+// of List, show in ListTemp under the prefix, and are gone once the write is aborted.
+func testListTemp(t *testing.T, s delta.Store, _ config) {
+	ctx := t.Context()
+	mustPut(t, s, "_delta_log/00000000000000000000.json", []byte("{}"))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.CreateIfAbsent(wctx, "_delta_log/00000000000000000001.checkpoint.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(pattern(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if got := listKeys(t, s, delta.LogDir, ""); !slices.Equal(got, []string{"_delta_log/00000000000000000000.json"}) {
+		t.Errorf("List during a write = %q", got)
+	}
+	for o, err := range s.ListTemp(ctx, delta.LogDir) {
+		if err != nil {
+			t.Fatalf("ListTemp: %v", err)
+		}
+		if !strings.HasPrefix(o.Key, delta.LogDir) || o.Key == "_delta_log/00000000000000000000.json" {
+			t.Errorf("ListTemp(%q) yielded %q", delta.LogDir, o.Key)
+		}
+	}
+	cancel()
+	_ = w.Close()
+	if n, err := drain(s.ListTemp(ctx, delta.LogDir)); n != 0 || err != nil {
+		t.Errorf("ListTemp after the write was aborted: %d objects, %v", n, err)
+	}
+	cctx, ccancel := context.WithCancel(ctx)
+	ccancel()
+	if _, err := drain(s.ListTemp(cctx, "")); err == nil {
+		t.Errorf("ListTemp with a cancelled context: no error")
+	}
 }

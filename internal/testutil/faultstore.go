@@ -70,7 +70,9 @@ func (o Op) String() string {
 //   - Create: no writer is returned. Write on a writer: nothing of that call is written, and the
 //     object can no longer be published. Close on a writer: the object is not published (the
 //     inner writer is closed with a cancelled context, which aborts it).
-//   - Stat, ReadRange: an error, nothing read.
+//   - Stat, ReadRange, ReadPinned: an error, nothing read.
+//
+// ReadPinned counts as OpReadRange, CreateIfAbsent as OpCreate and ListTemp as OpList.
 //
 // Writers pass every Write through as one operation, unless WriteBuffer sets a chunk size:
 // then writes are gathered and each full chunk (and the rest, at Close) is forwarded as one
@@ -289,6 +291,29 @@ func (f *FaultStore) PutIfAbsent(ctx context.Context, key string, data []byte) e
 	return f.inner.PutIfAbsent(ctx, key, data)
 }
 
+// ReadPinned implements delta.Store; it counts as a read (OpReadRange).
+func (f *FaultStore) ReadPinned(ctx context.Context, key, gen string, offset, length int64) (io.ReadCloser, delta.ObjectInfo, error) {
+	if err := f.begin(OpReadRange, key); err != nil {
+		return nil, delta.ObjectInfo{}, err
+	}
+	return f.inner.ReadPinned(ctx, key, gen, offset, length)
+}
+
+// ListTemp implements delta.Store; it counts as a listing (OpList) and fails as one.
+func (f *FaultStore) ListTemp(ctx context.Context, prefix string) iter.Seq2[delta.ObjectInfo, error] {
+	return func(yield func(delta.ObjectInfo, error) bool) {
+		if err := f.begin(OpList, prefix); err != nil {
+			yield(delta.ObjectInfo{}, err)
+			return
+		}
+		for o, err := range f.inner.ListTemp(ctx, prefix) {
+			if !yield(o, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
 // Delete implements delta.Store.
 func (f *FaultStore) Delete(ctx context.Context, key string) error {
 	if land, err := f.beginLanding(OpDelete, key); err != nil {
@@ -303,11 +328,20 @@ func (f *FaultStore) Delete(ctx context.Context, key string) error {
 // Create implements delta.Store. The inner writer gets a context of its own, so a failed Write
 // or Close can abort it whatever the caller does next.
 func (f *FaultStore) Create(ctx context.Context, key string) (io.WriteCloser, error) {
+	return f.create(ctx, key, f.inner.Create)
+}
+
+// CreateIfAbsent implements delta.Store; it counts and fails as Create does (OpCreate).
+func (f *FaultStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error) {
+	return f.create(ctx, key, f.inner.CreateIfAbsent)
+}
+
+func (f *FaultStore) create(ctx context.Context, key string, open func(context.Context, string) (io.WriteCloser, error)) (io.WriteCloser, error) {
 	if err := f.begin(OpCreate, key); err != nil {
 		return nil, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := f.inner.Create(wctx, key)
+	w, err := open(wctx, key)
 	if err != nil {
 		cancel()
 		return nil, err
