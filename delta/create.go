@@ -27,13 +27,23 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := t.Commit(ctx, "CREATE TABLE", map[string]any{
+	v, err := t.Commit(ctx, "CREATE TABLE", map[string]any{
 		"partitionBy": t.metadata.PartitionColumns, "description": spec.Description,
 		"properties": t.metadata.Configuration, "isManaged": "false",
-	}); err != nil {
+	})
+	if err != nil {
+		if v >= 0 {
+			// The table exists; only the post-commit work failed. Say so: a retry would get
+			// ErrTableExists.
+			return nil, fmt.Errorf("create table %s: %w", s.URL(), err)
+		}
 		return nil, err
 	}
-	return Open(ctx, s, AtVersion(0))
+	snap, err := Open(ctx, s, AtVersion(0))
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: after committing version 0, reading it back: %w", s.URL(), err)
+	}
+	return snap, nil
 }
 
 // BeginCreate starts the transaction that creates a table: its commit is version 0 and holds

@@ -121,11 +121,10 @@ func sweepMode(t *testing.T, mode sweepRun, listFailAfter int, prepare func(t *t
 
 // reportsLanded reports whether the error of an operation whose commit landed says so: the
 // commit stands and only the work after it failed ("after committing version"), or the outcome
-// is unknown (delta: commit outcome unknown, matched by its text so that this test builds
-// before and after that sentinel exists). A plain error for a commit that landed tells the
+// is unknown (delta.ErrCommitUnknown). A plain error for a commit that landed tells the
 // caller nothing was written: a caller that then deletes the files it wrote breaks the table.
 func reportsLanded(err error) bool {
-	return strings.Contains(err.Error(), "after committing version") || strings.Contains(err.Error(), "commit outcome unknown")
+	return strings.Contains(err.Error(), "after committing version") || errors.Is(err, delta.ErrCommitUnknown)
 }
 
 // tableState is what a clean reader sees of a table.
