@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,7 @@ func TestReadDirConsistent(t *testing.T) {
 			if len(got) != len(want) {
 				t.Fatalf("%d names, want %d", len(got), len(want))
 			}
-			slices.SortFunc(got, func(a, b dirEntry) int { return compareStrings(a.name, b.name) })
+			slices.SortFunc(got, func(a, b dirEntry) int { return strings.Compare(a.name, b.name) })
 			for i := range want {
 				if got[i].name != want[i].Name() || got[i].mode.IsDir() != want[i].IsDir() {
 					t.Fatalf("entry %d: %q (dir %v), want %q (dir %v)", i, got[i].name, got[i].mode.IsDir(), want[i].Name(), want[i].IsDir())
@@ -50,16 +51,6 @@ func TestReadDirConsistent(t *testing.T) {
 			}
 		})
 	}
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // TestLocalListUnderChurn: while writers publish commits (each through a temporary file that

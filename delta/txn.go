@@ -270,7 +270,7 @@ func (t *Txn) put(ctx context.Context, v int64, body []byte) error {
 		cancel()
 		switch {
 		case rerr != nil:
-			return fmt.Errorf("commit version %d of %s: %w: the put failed (%v) and reading the version back failed (%v)",
+			return fmt.Errorf("commit version %d of %s: %w: the put failed (%w) and reading the version back failed (%w)",
 				v, t.store.URL(), ErrCommitUnknown, err, rerr)
 		case ours:
 			return nil // the put landed; its answer was lost
@@ -278,7 +278,7 @@ func (t *Txn) put(ctx context.Context, v int64, body []byte) error {
 			return fmt.Errorf("put-if-absent %s: %w", key, ErrExist)
 		case ctx.Err() != nil || try >= maxUnknownRetries:
 			// Absent now, but a put cut off in flight may still land.
-			return fmt.Errorf("commit version %d of %s: %w: the put failed (%v) and the version is absent after %d tries",
+			return fmt.Errorf("commit version %d of %s: %w: the put failed (%w) and the version is absent after %d tries",
 				v, t.store.URL(), ErrCommitUnknown, err, try)
 		}
 		// Absent: the put did not land (or has not yet: then the next try loses to it and
