@@ -336,4 +336,3 @@ func answers(ctx context.Context, url string, ok ...int) error {
 	}
 	return fmt.Errorf("GET %s: %s", url, resp.Status)
 }
-
