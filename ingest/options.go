@@ -132,7 +132,8 @@ func (o *Options) fill() error {
 type ExportOptions struct {
 	// Source is the source URI exactly as it was ingested.
 	Source string
-	// Out is the local path of the file to write (a plain path or file://).
+	// Out is where to write: a local path, a file:// URL, or an object in a store (s3://, gs://,
+	// azblob://, mem://), built in TempDir (or $TMPDIR) and uploaded once.
 	Out string
 	// Format is "GTiff" (default) or "COG". A COG is built as a GTiff first and translated
 	// with the COG driver.
