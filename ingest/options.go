@@ -130,7 +130,8 @@ func (o *Options) fill() error {
 
 // ExportOptions select what Export writes.
 type ExportOptions struct {
-	// Source is the source URI exactly as it was ingested.
+	// Source is the source: any spelling of it (see SourceID), such as the URI it was
+	// ingested with or its identity as the table holds it.
 	Source string
 	// Out is the local path of the file to write (a plain path or file://).
 	Out string

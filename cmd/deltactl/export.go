@@ -31,9 +31,9 @@ to a raster file: the source's grid at --level (0 = full resolution, k = its k-t
 with its geotransform, CRS, data type, nodata and bands, pixel for pixel as ingested. Tiles
 that were skipped as all nodata come back as nodata.
 
---source is the source exactly as it was given to ingest (see deltactl ingest --help): a
-local path or a file://, s3://, gs://, azblob:// or mem:// URL. Only the table is read, not
-the source. --out is a local path or file:// URL; an existing file is replaced.
+--source is the source, in any spelling of it (see deltactl ingest --help): a local path or
+a file://, s3://, gs://, azblob:// or mem:// URL, with or without URL parameters. Only the
+table is read, not the source. --out is a local path or file:// URL; an existing file is replaced.
 
 --format GTiff (the default) writes a tiled GeoTIFF. --format COG writes a Cloud Optimized
 GeoTIFF: a scratch GeoTIFF is built beside the output first, then translated with GDAL's COG

@@ -37,9 +37,12 @@ as Parquet data files of the raster table at URL, and commits them all in one co
 that does not exist yet is created by that commit.
 
 A source is a local path or a file://, s3://, gs://, azblob:// or mem:// URL of one object
-(credentials as for tables). It is recorded in the table exactly as given, and that spelling
-is its identity: give the same string to export it and to ingest it again. Prefer absolute
-paths or URLs, so that the same file always has the same name.
+(credentials and URL parameters as for tables). The table records its identity, the object's
+location alone: a local file's absolute path (file:///x/a.tif, /x/a.tif and a relative path
+to it are one source), or scheme://bucket/key (s3a:// is s3://; azblob://account@container/key
+for Azure). URL parameters such as endpoint, region or use_path_style are used to read the
+object and never written to the table, so s3://b/k.tif?endpoint=... and s3://b/k.tif are one
+source, and any spelling finds it again (ingest, export --source).
 
 Exactly once: re-ingesting a source that has not changed (same ETag or generation, or for
 local files the same size and modification time) adds nothing, and nothing is committed if
