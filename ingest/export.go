@@ -31,6 +31,11 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	if opts.Source == "" {
 		return errors.New("export: no source")
 	}
+	if bucket, key, ok, err := storeOut(opts.Out); err != nil {
+		return err
+	} else if ok {
+		return exportToStore(ctx, store, opts, bucket, key)
+	}
 	out, err := LocalOut(opts.Out)
 	if err != nil {
 		return err
@@ -148,7 +153,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 }
 
 // LocalOut is the local file path of an export's output: a plain path, or the path of a
-// file:// URL. Other URLs are refused.
+// file:// URL. Other URLs are refused (Export uploads to s3, gs, azblob and mem itself).
 func LocalOut(out string) (string, error) {
 	if out == "" {
 		return "", errors.New("export: no output path")

@@ -12,11 +12,15 @@ import (
 	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/testservers"
 	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	if os.Getenv(childArgs) != "" {
+		runChild()
+	}
+	code := testservers.Main(m)
 	testutil.Cleanup()
 	removeTestRasters()
 	os.Exit(code)
