@@ -202,6 +202,9 @@ type entryIDs struct {
 const entryIDCacheSize = 4096
 
 func (c *entryIDs) id(v string) string {
+	if isIdentity(v) {
+		return v // what this version writes: no need to parse it
+	}
 	if id, ok := c.m[v]; ok {
 		return id
 	}
@@ -214,6 +217,37 @@ func (c *entryIDs) id(v string) string {
 	}
 	c.m[v] = id
 	return id
+}
+
+// isIdentity reports, without parsing v as a URI, that v is its own identity, for the values
+// identities most often are: a clean absolute path, or an s3, gs or mem URL whose bucket is
+// made of letters, digits, '.', '-' and '_', and whose key needs no escape. False says nothing.
+func isIdentity(v string) bool {
+	if strings.HasPrefix(v, "/") {
+		return !strings.HasSuffix(v, "/") && filepath.Clean(v) == v
+	}
+	var rest string
+	for _, p := range []string{"s3://", "gs://", "mem://"} {
+		if r, ok := strings.CutPrefix(v, p); ok {
+			rest = r
+			break
+		}
+	}
+	bucket, key, ok := strings.Cut(rest, "/")
+	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
+		return false
+	}
+	for _, c := range []byte(bucket) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	for _, r := range key {
+		if r == utf8.RuneError || r <= ' ' || r == 0x7f || r == '%' || r == '?' || r == '#' {
+			return false
+		}
+	}
+	return true
 }
 
 // spellingPrefixes are the strings a table written before identities existed may hold for

@@ -96,6 +96,9 @@ func TestSourceIdentity(t *testing.T) {
 			if err != nil || again.id != loc.id {
 				t.Errorf("identity of identity %q = %v, %v", loc.id, again, err)
 			}
+			if isIdentity(c.in) && loc.id != c.in {
+				t.Errorf("isIdentity(%q), but its identity is %q", c.in, loc.id)
+			}
 		})
 	}
 }
@@ -132,6 +135,30 @@ func TestSourceIdentityErrors(t *testing.T) {
 	} {
 		if id, err := parseSource(in, envOf(nil)); err == nil {
 			t.Errorf("parseSource(%q) = %q, want an error", in, id.id)
+		}
+	}
+}
+
+// TestIsIdentity: the shortcut that skips parsing holds for the common identities, and only
+// for strings that are their own identity (see also TestSourceIdentity).
+func TestIsIdentity(t *testing.T) {
+	for v, want := range map[string]bool{
+		"s3://b/k.tif": true, "gs://my-bucket.example/a/b/scène 1.tif": false, "mem://b/dir/k.tif": true,
+		"/x/y.tif": true, "s3://b/scène.tif": true, "s3://B_b/K.TIF": true,
+		"/x//y.tif": false, "/x/y/": false, "/x/./y.tif": false,
+		"s3://b/k.tif?endpoint=x": false, "s3://b/a%20b.tif": false, "S3://b/k.tif": false,
+		"s3a://b/k.tif": false, "s3://u@b/k.tif": false, "s3://b:9000/k.tif": false, "s3://b/": false,
+		"s3://b/k#x": false, "s3://b/\xff.tif": false, "s3://b/a\tb": false, "s3://b/a\x7fb": false,
+		"s3://b/a b":            false,
+		"azblob://acct@c/k.tif": false, "file:///x/y.tif": false, "y.tif": false, "": false,
+	} {
+		if got := isIdentity(v); got != want {
+			t.Errorf("isIdentity(%q) = %v, want %v", v, got, want)
+		}
+		if isIdentity(v) {
+			if id, err := parseSource(v, envOf(nil)); err != nil || id.id != v {
+				t.Errorf("isIdentity(%q), but parseSource gives %v, %v", v, id, err)
+			}
 		}
 	}
 }
