@@ -313,3 +313,44 @@ func TestExportAzureAccount(t *testing.T) {
 		t.Error("an account given matches another account, or not its own")
 	}
 }
+
+// TestConcurrentSpellings: another writer, under another app id, ingests one of this batch's
+// sources under another spelling (a file:// URL) between this batch's writes and its commit.
+// The read predicate matches identities: the batch re-plans and reports the source unchanged,
+// and the table holds it once.
+func TestConcurrentSpellings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	shared := copyFile(t, td("rgb.tif"), dir, "shared.tif")
+	mine := copyFile(t, td("rgb.tif"), dir, "mine.tif")
+	s := openStore(t, filepath.Join(dir, "table"))
+	ingestOne(t, s, quietOpts(), copyFile(t, td("rgb.tif"), dir, "first.tif"))
+	o := quietOpts()
+	o.AppID = "writer-a"
+	injected := false
+	o.Progress = func(p Progress) {
+		if p.FilesWritten == 1 && !injected {
+			injected = true
+			other := quietOpts()
+			other.AppID = "writer-b"
+			if _, err := Ingest(ctx, s, []string{"file://" + shared}, other); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	sum := ingestOne(t, s, o, shared, mine)
+	if !injected || !sum.Committed || sum.CommitAttempts != 2 {
+		t.Fatalf("injected %v, summary %+v; want a commit on the second attempt", injected, sum)
+	}
+	status := map[string]string{}
+	for _, r := range sum.Sources {
+		status[r.URI] = r.Status
+	}
+	if status[shared] != StatusUnchanged || status[mine] != StatusAdded {
+		t.Fatalf("statuses %v; want %s unchanged and %s added", status, shared, mine)
+	}
+	n := tileSources(t, s)
+	if len(n) != 3 || n[shared] != n[mine] {
+		t.Fatalf("tiles by source %v, want 3 sources, %s once", n, shared)
+	}
+}

@@ -60,9 +60,9 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 
 Without --json: one line per source (added, replaced or unchanged, and its tiles), then a
 total line with the table version. With --json, one object: version, committed,
-tableCreated, sources [{uri, sourceVersion, status, tiles, levels}], tiles, emptyTiles,
-keptTiles, files, bytes, removedFiles, appId, appVersion, commitAttempts, durationNs, seconds
-and url. On a terminal, a progress line is drawn on stderr while tiles are written.`,
+tableCreated, sources [{uri (the identity), given (the source as given, when it differs),
+sourceVersion, status, tiles, levels}], tiles, emptyTiles, keptTiles, files, bytes,
+removedFiles, appId, appVersion, commitAttempts, durationNs, seconds and url. On a terminal, a progress line is drawn on stderr while tiles are written.`,
 		Example: `  # Ingest two local scenes into a local table (created by this commit)
   deltactl ingest ./tiles /data/scenes/a.tif /data/scenes/b.tif
 
