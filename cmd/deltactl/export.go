@@ -30,11 +30,11 @@ to a raster file: the source's grid at --level (0 = full resolution, k = its k-t
 with its geotransform, CRS, data type, nodata and bands, pixel for pixel as ingested. Tiles
 that were skipped as all nodata come back as nodata.
 
---source is the source exactly as it was given to ingest (see deltactl ingest --help): a
-local path or a file://, s3://, gs://, azblob:// or mem:// URL. Only the table is read, not
-the source. --out is a local path, a file:// URL, or an object URL (s3://, gs://, azblob://,
-mem://): an object is built in a local temporary file (in $TMPDIR) and uploaded once, whole.
-An existing file or object is replaced.
+--source is the source, in any spelling of it (see deltactl ingest --help): a local path or
+a file://, s3://, gs://, azblob:// or mem:// URL, with or without URL parameters. Only the
+table is read, not the source. --out is a local path, a file:// URL, or an object URL (s3://,
+gs://, azblob://, mem://): an object is built in a local temporary file (in $TMPDIR) and
+uploaded once, whole. An existing file or object is replaced.
 
 --format GTiff (the default) writes a tiled GeoTIFF. --format COG writes a Cloud Optimized
 GeoTIFF: a scratch GeoTIFF is built beside the output first, then translated with GDAL's COG
