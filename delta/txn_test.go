@@ -565,11 +565,11 @@ func txRanges(nums []int64) string {
 // TestWritersGoroutines runs 8 goroutines, each with its own store, committing 50 blind appends
 // each to one local table; all 400 commits land at distinct, contiguous versions.
 func TestWritersGoroutines(t *testing.T) {
-	txWritersGoroutines(t, filepath.Join(t.TempDir(), "table"), delta.TxnOptions{})
+	txWritersGoroutines(t, filepath.Join(t.TempDir(), "table"), 50, delta.TxnOptions{})
 }
 
-func txWritersGoroutines(t *testing.T, table string, opts delta.TxnOptions) {
-	const writers, perWriter = 8, 50
+func txWritersGoroutines(t *testing.T, table string, perWriter int, opts delta.TxnOptions) {
+	const writers = 8
 	ctx := t.Context()
 	s, dir := txNewTableAt(t, table, delta.TableSpec{}, delta.TxnOptions{})
 	var (
