@@ -13,3 +13,11 @@ func TxnRowGroups(ctx context.Context, s Store, key string) ([]int, int, error) 
 	defer rp.pf.Close()
 	return rp.rowGroups, rp.pf.NumRowGroups(), nil
 }
+
+// SetWholeReadBytes sets the size up to which Parquet files of the log are read with one
+// request, until the returned function restores it.
+func SetWholeReadBytes(n int64) (restore func()) {
+	old := wholeReadBytes
+	wholeReadBytes = n
+	return func() { wholeReadBytes = old }
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 )
 
 // LogSegment is what a snapshot at Version is read from: the newest complete checkpoint at or
@@ -17,6 +18,9 @@ type LogSegment struct {
 	Commits    []ObjectInfo
 	// LatestVersion is the newest version the listing saw (>= Version).
 	LatestVersion int64
+
+	// listedCRC says the listing saw Version's .crc, so reading it is worth a request.
+	listedCRC bool
 }
 
 // LastCheckpoint is the content of _delta_log/_last_checkpoint.
@@ -85,6 +89,12 @@ func listLog(ctx context.Context, s Store, from int64) ([]ObjectInfo, []LogFile,
 		if err != nil {
 			return nil, nil, err
 		}
+		if name := strings.TrimPrefix(o.Key, LogDir); name != "" && name[0] > '9' {
+			// Every versioned file's name starts with its digits; what sorts after them
+			// (_last_checkpoint, _sidecars/, _commits/) is not read here, and a listing that
+			// went on would read every sidecar's name.
+			break
+		}
 		f, ok := ParseLogKey(o.Key)
 		if !ok || f.Kind == KindLastCheckpoint || f.Version < from {
 			continue
@@ -118,6 +128,7 @@ func segmentFrom(ctx context.Context, s Store, version, from int64) (LogSegment,
 		return LogSegment{}, err
 	}
 	commits := map[int64]ObjectInfo{}
+	crcs := map[int64]bool{}
 	type cpGroup struct {
 		kind  LogFileKind
 		parts map[int]ObjectInfo
@@ -130,6 +141,8 @@ func segmentFrom(ctx context.Context, s Store, version, from int64) (LogSegment,
 		case KindCommit:
 			commits[f.Version] = infos[i]
 			latest = max(latest, f.Version)
+		case KindCRC:
+			crcs[f.Version] = true
 		case KindCheckpoint, KindUUIDCheckpoint:
 			cps[f.Version] = append(cps[f.Version], &cpGroup{kind: f.Kind, parts: map[int]ObjectInfo{1: infos[i]}, n: 1})
 			latest = max(latest, f.Version)
@@ -206,7 +219,7 @@ func segmentFrom(ctx context.Context, s Store, version, from int64) (LogSegment,
 		}
 		return LogSegment{}, fmt.Errorf("version %d of %s: the log starts at version %d without a checkpoint: %w", target, s.URL(), first, ErrVersionNotFound)
 	}
-	seg := LogSegment{Version: target, Checkpoint: cp, LatestVersion: latest}
+	seg := LogSegment{Version: target, Checkpoint: cp, LatestVersion: latest, listedCRC: crcs[target]}
 	for v := start; v <= target; v++ {
 		c, ok := commits[v]
 		if !ok {
