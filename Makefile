@@ -9,7 +9,15 @@ APT_PKGS  := libgdal-dev gdal-bin
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all deps build test demo bench clean fmt vet
+# The object-store servers the tests run (versions of ../shared/SERVERS.md), built once into a
+# cache outside the checkout; internal/testservers finds them through DELTARASTER_SERVERS.
+SERVERS_DIR     ?= $(HOME)/.cache/deltaraster/servers
+MINIO_VERSION   := v0.0.0-20260212201848-7aac2a2c5b7c
+FAKEGCS_VERSION := v1.56.1
+AZURITE_VERSION := 3.37.0
+export DELTARASTER_SERVERS := $(SERVERS_DIR)
+
+.PHONY: all deps servers build test demo bench clean fmt vet
 
 all: build
 
@@ -24,11 +32,33 @@ deps:
 	fi
 	@command -v $(GO) >/dev/null || { echo "Go is not installed (want /usr/local/go)"; exit 1; }
 
+## servers: install MinIO, fake-gcs-server and Azurite into $(SERVERS_DIR), each only when
+## missing or at another version. MinIO builds from source: about 10 minutes on 2 cores, once.
+servers:
+	@mkdir -p $(SERVERS_DIR)/bin
+	@if [ "$$(cat $(SERVERS_DIR)/bin/.minio-version 2>/dev/null)" != "$(MINIO_VERSION)" ]; then \
+	  echo "servers: building MinIO $(MINIO_VERSION) into $(SERVERS_DIR) (about 10 minutes, once)"; \
+	  GOBIN=$(SERVERS_DIR)/bin GOFLAGS= $(GO) install github.com/minio/minio@$(MINIO_VERSION) && \
+	  echo "$(MINIO_VERSION)" > $(SERVERS_DIR)/bin/.minio-version; \
+	fi
+	@if [ "$$(cat $(SERVERS_DIR)/bin/.fake-gcs-server-version 2>/dev/null)" != "$(FAKEGCS_VERSION)" ]; then \
+	  echo "servers: building fake-gcs-server $(FAKEGCS_VERSION) into $(SERVERS_DIR) (a few minutes, once)"; \
+	  GOBIN=$(SERVERS_DIR)/bin GOFLAGS= $(GO) install github.com/fsouza/fake-gcs-server@$(FAKEGCS_VERSION) && \
+	  echo "$(FAKEGCS_VERSION)" > $(SERVERS_DIR)/bin/.fake-gcs-server-version; \
+	fi
+	@if [ "$$(cat $(SERVERS_DIR)/azurite/.version 2>/dev/null)" != "$(AZURITE_VERSION)" ]; then \
+	  command -v npm >/dev/null || { echo "servers: npm is needed to install Azurite (Debian: apt-get install nodejs npm)"; exit 1; }; \
+	  echo "servers: installing Azurite $(AZURITE_VERSION) into $(SERVERS_DIR) with npm (about 2 minutes, once)"; \
+	  mkdir -p $(SERVERS_DIR)/azurite && \
+	  npm install --prefix $(SERVERS_DIR)/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION) && \
+	  echo "$(AZURITE_VERSION)" > $(SERVERS_DIR)/azurite/.version; \
+	fi
+
 build: deps
 	$(GO) build -o bin/deltactl ./cmd/deltactl
 
 ## test: every test, the fuzz targets' seed corpora included.
-test: deps
+test: deps servers
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...

@@ -12,11 +12,12 @@ import (
 	"testing"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/testservers"
 	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testservers.Main(m)
 	testutil.Cleanup()
 	os.Exit(code)
 }
