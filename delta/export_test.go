@@ -21,3 +21,11 @@ func SetWholeReadBytes(n int64) (restore func()) {
 	wholeReadBytes = n
 	return func() { wholeReadBytes = old }
 }
+
+// WithListsFromStart wraps s as a store whose listings read a prefix from its start, as on
+// Azure: the log is then listed in blocks of versions.
+func WithListsFromStart(s Store) Store { return fromStart{s} }
+
+type fromStart struct{ Store }
+
+func (fromStart) listsFromStart() bool { return true }

@@ -22,13 +22,16 @@ import (
 // stat, write and delete, and one per page of 1,000 listed keys (at least one per listing).
 type countStore struct {
 	delta.Store
-	mu     sync.Mutex
-	reads  map[string]int // reads (ReadRange, ReadPinned) by key
-	stats  int
-	lists  int
-	listed int // keys listed, over all listings
-	pages  int
-	writes int
+	// fromStart makes listings read the prefix from its start, counting every key, and drop
+	// those up to startAfter: what a listing costs on a server without start-after.
+	fromStart bool
+	mu        sync.Mutex
+	reads     map[string]int // reads (ReadRange, ReadPinned) by key
+	stats     int
+	lists     int
+	listed    int // keys listed, over all listings
+	pages     int
+	writes    int
 }
 
 func newCountStore(s delta.Store) *countStore {
@@ -74,9 +77,16 @@ func (c *countStore) List(ctx context.Context, prefix, startAfter string) iter.S
 			c.pages += 1 + n/1000
 			c.mu.Unlock()
 		}()
-		for o, err := range c.Store.List(ctx, prefix, startAfter) {
+		from := startAfter
+		if c.fromStart {
+			from = ""
+		}
+		for o, err := range c.Store.List(ctx, prefix, from) {
 			if err == nil {
 				n++
+				if o.Key <= startAfter {
+					continue
+				}
 			}
 			if !yield(o, err) {
 				return
@@ -344,4 +354,223 @@ func TestRangedReadOfReplacedCheckpoint(t *testing.T) {
 	if !errors.Is(err, delta.ErrChanged) {
 		t.Fatalf("a ranged read of a checkpoint replaced midway: error %v, want delta.ErrChanged", err)
 	}
+}
+
+// fillLog writes a log of n objects before a checkpoint, in parallel: versions 0.. each with a
+// commit and a .crc, and every 100th with a classic checkpoint, all copies of one small table's
+// files; then the checkpoint the table is opened at, _last_checkpoint naming it, and tail
+// commits after it. It returns the checkpoint's version.
+func fillLog(t *testing.T, s delta.Store, n, tail int) int64 {
+	t.Helper()
+	ctx := context.Background()
+	// A small real table gives the bytes: version 0, a checkpoint at 3, commits 4..6.
+	src := openStore(t, fmt.Sprintf("mem://requests-%d/src", memSeq.Add(1)))
+	tab := makeReqTable(t, src, false, true, 3)
+	read := func(key string) []byte {
+		b, err := delta.ReadAll(ctx, src, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	commit0, commit, crc := read(delta.CommitKey(0)), read(delta.CommitKey(tab.checkpoint+1)), read(delta.CRCKey(tab.checkpoint))
+	cp := read(delta.CheckpointKey(tab.checkpoint))
+	objs := map[string][]byte{}
+	v := int64(0)
+	for len(objs) < n {
+		if v == 0 {
+			objs[delta.CommitKey(0)] = commit0
+		} else {
+			objs[delta.CommitKey(v)] = commit
+		}
+		objs[delta.CRCKey(v)] = crc
+		if v%100 == 0 && v > 0 && len(objs) < n {
+			objs[delta.CheckpointKey(v)] = cp
+		}
+		v++
+	}
+	cpVersion := v
+	objs[delta.CommitKey(cpVersion)] = commit
+	objs[delta.CheckpointKey(cpVersion)] = cp
+	objs[delta.CRCKey(cpVersion)] = crc
+	for i := int64(1); i <= int64(tail); i++ {
+		objs[delta.CommitKey(cpVersion+i)] = commit
+	}
+	objs[delta.LastCheckpointKey] = []byte(fmt.Sprintf(`{"version":%d,"size":%d}`, cpVersion, tab.files+2))
+	keys := make([]string, 0, len(objs))
+	for k := range objs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	putAll(t, s, keys, objs)
+	return cpVersion
+}
+
+// putAll writes objs with 32 writers.
+func putAll(t testing.TB, s delta.Store, keys []string, objs map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	work := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				if err := s.Put(ctx, k, objs[k]); err != nil {
+					mu.Lock()
+					first = cmpOr(first, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, k := range keys {
+		work <- k
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		t.Fatal(first)
+	}
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// TestOpenListingBlocks: on a store whose listings read a prefix from its start (Azure through
+// gocloud), Open on a log of 20,000 objects before its checkpoint lists the blocks of versions
+// from the checkpoint's on, not _delta_log from its start: at most 2 pages of 1,000 keys.
+func TestOpenListingBlocks(t *testing.T) {
+	cs := newCountStore(openStore(t, fmt.Sprintf("mem://requests-%d/t", memSeq.Add(1))))
+	cpVersion := fillLog(t, cs, 20000, 3)
+	cs.reset()
+	cs.fromStart = true
+	snap, err := delta.Open(context.Background(), delta.WithListsFromStart(cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Version() != cpVersion+3 || snap.Segment().Checkpoint == nil || snap.Segment().Checkpoint.Version != cpVersion {
+		t.Fatalf("opened version %d from checkpoint %+v; want %d from %d", snap.Version(), snap.Segment().Checkpoint, cpVersion+3, cpVersion)
+	}
+	t.Logf("%s", cs.report())
+	if cs.pages > 2 {
+		t.Errorf("%d listing pages, want at most 2; %s", cs.pages, cs.report())
+	}
+}
+
+// TestLogBlocksLongTail: listed in blocks of versions, a log whose tail crosses blocks of 100
+// and of 1,000 versions gives the segment a listing from the checkpoint gives, at every
+// version; the listing stops after the block of the newest version.
+func TestLogBlocksLongTail(t *testing.T) {
+	ctx := context.Background()
+	cs := newCountStore(openStore(t, fmt.Sprintf("mem://requests-%d/t", memSeq.Add(1))))
+	// A checkpoint after 2,000 objects (version 996) and a tail of commits to 2,051.
+	cpVersion := fillLog(t, cs, 2000, 1055)
+	latest := cpVersion + 1055
+	if latest < 2000 || cpVersion < 900 || cpVersion >= 1000 {
+		t.Fatalf("checkpoint %d, latest %d: the test wants a tail from a block of 100 across the blocks of 1,000 at 1,000 and 2,000", cpVersion, latest)
+	}
+	cs.fromStart = true
+	blocks := delta.WithListsFromStart(cs)
+	for _, v := range []int64{-1, cpVersion, cpVersion + 47, 999, 1099, 1100, 1999, 2000, latest} {
+		var opts []delta.SnapshotOption
+		if v >= 0 {
+			opts = append(opts, delta.AtVersion(v))
+		}
+		cs.reset()
+		got, err := delta.Open(ctx, blocks, opts...)
+		if err != nil {
+			t.Fatalf("version %d listed in blocks: %v", v, err)
+		}
+		lists := cs.lists
+		want, err := delta.Open(ctx, cs.Store, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs, ws := got.Segment(), want.Segment()
+		// The listing ends at the first version after the one opened.
+		upTo := latest
+		if v >= 0 {
+			upTo = min(v+1, latest)
+		}
+		if gs.Version != ws.Version || gs.LatestVersion != upTo || ws.LatestVersion != upTo ||
+			gs.Checkpoint.Version != ws.Checkpoint.Version || len(gs.Commits) != len(ws.Commits) {
+			t.Errorf("version %d: in blocks version %d (latest %d, checkpoint %d, %d commits); from the checkpoint %d (latest %d, checkpoint %d, %d commits)",
+				v, gs.Version, gs.LatestVersion, gs.Checkpoint.Version, len(gs.Commits), ws.Version, ws.LatestVersion, ws.Checkpoint.Version, len(ws.Commits))
+		}
+		// Blocks: the 100 versions of the checkpoint's (900-999), then 1000-1999 and
+		// 2000-2999, as far as the newest version listed.
+		wantLists := 1
+		for _, b := range []int64{1000, 2000} {
+			if upTo >= b {
+				wantLists++
+			}
+		}
+		if lists != wantLists {
+			t.Errorf("version %d: %d listings, want %d", v, lists, wantLists)
+		}
+	}
+}
+
+// TestOpenOldVersionListing: Open at a version older than the checkpoint _last_checkpoint
+// names, or with a hint whose checkpoint is gone, lists a window of versions before it for a
+// checkpoint, not the whole log (20,000 objects here, checkpoints every 100 versions).
+func TestOpenOldVersionListing(t *testing.T) {
+	ctx := context.Background()
+	cs := newCountStore(openStore(t, fmt.Sprintf("mem://requests-%d/t", memSeq.Add(1))))
+	cpVersion := fillLog(t, cs, 20000, 3)
+	for _, tc := range []struct {
+		name       string
+		version    int64
+		checkpoint int64
+	}{
+		{"at-checkpoint", 5000, 5000},
+		{"after-checkpoint", 5050, 5000},
+		{"before-checkpoint", 4999, 4900},
+		{"hint", cpVersion + 2, cpVersion},
+		{"start", 150, 100},
+		{"first", 1, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs.reset()
+			snap, err := delta.Open(ctx, cs, delta.AtVersion(tc.version))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp := int64(-1)
+			if c := snap.Segment().Checkpoint; c != nil {
+				cp = c.Version
+			}
+			if snap.Version() != tc.version || cp != tc.checkpoint {
+				t.Fatalf("version %d from checkpoint %d; want %d from %d", snap.Version(), cp, tc.version, tc.checkpoint)
+			}
+			if cs.listed > 1000 {
+				t.Errorf("listed %d keys, want at most 1,000; %s", cs.listed, cs.report())
+			}
+		})
+	}
+	t.Run("stale-hint", func(t *testing.T) {
+		// The checkpoint the hint names is gone: the one 100 versions before serves.
+		if err := cs.Delete(ctx, delta.CheckpointKey(cpVersion)); err != nil {
+			t.Fatal(err)
+		}
+		cs.reset()
+		snap, err := delta.Open(ctx, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := snap.Segment().Checkpoint; snap.Version() != cpVersion+3 || c == nil || c.Version != cpVersion-cpVersion%100 {
+			t.Fatalf("version %d from checkpoint %+v; want %d from %d", snap.Version(), c, cpVersion+3, cpVersion-cpVersion%100)
+		}
+		if cs.listed > 1000 {
+			t.Errorf("listed %d keys, want at most 1,000; %s", cs.listed, cs.report())
+		}
+	})
 }

@@ -11,10 +11,12 @@ import (
 // startAfterHook returns a gocloud BeforeList hook that makes the server start a listing of
 // prefix after the key startAfter, so a listing of _delta_log from a checkpoint reads the
 // pages from there on, not the whole log: S3's StartAfter (Marker in the legacy list), GCS's
-// StartOffset, Azure's startFrom (List Blobs since service version 2026-02-06; inclusive, the
-// key itself is filtered out by the caller like every key <= startAfter). Backends with none
-// (memblob, fileblob) answer no As and list from the start; so does a server that ignores the
-// parameter: the caller's filter keeps the result right either way.
+// StartOffset (inclusive: the caller drops startAfter itself, like every key <= startAfter).
+// Azure's List Blobs has startFrom since service version 2026-02-06 (Azurite 3.37 too), and
+// the hook sets it, but the SDK gocloud v0.47 lists with (azblob v1.8.0) leaves it out of the
+// request: Azure listings read a prefix from its start (see listsFromStart). Backends with
+// none (memblob, fileblob) answer no As and list from the start; so does a server that
+// ignores the parameter: the caller's filter keeps the result right either way.
 //
 // The hook sees the request after blob.PrefixedBucket added the table prefix to the listing's
 // prefix: the request's prefix ends with prefix, and what precedes it is the table prefix, in
@@ -83,3 +85,8 @@ func plainKey(key string) bool {
 	}
 	return !strings.Contains(key, "../") && !strings.Contains(key, "__0x")
 }
+
+// listsFromStart: gocloud v0.47's azureblob lists with the SDK's hierarchy pager, whose
+// options drop StartFrom, so an Azure listing reads the prefix from its start; the log is
+// listed in blocks of versions (listLogBlocks).
+func (s *bucketStore) listsFromStart() bool { return s.kind == "azblob" }
