@@ -2,6 +2,7 @@ package delta
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,33 @@ const DefaultBatchRows = 4096
 // (a buffer grows to hold a page larger than itself); smaller chunks are still read whole, in
 // one request each.
 const readBufferBytes = 1 << 20
+
+// wholeReadBytes is the size up to which a Parquet file of the log (a checkpoint, a part of
+// one, a sidecar) is read with one request for the whole object, then decoded from memory:
+// each request costs tens of milliseconds on a cloud store, and a footer-then-chunks read of a
+// small checkpoint made dozens. Larger files keep the ranged, bounded reads.
+var wholeReadBytes int64 = 8 << 20 // a variable for tests
+
+// readWhole reads key with one request when it holds at most limit bytes. When it holds more,
+// it returns nil bytes and the version it found (as Stat would), without reading it.
+func readWhole(ctx context.Context, s Store, key string, limit int64) ([]byte, ObjectInfo, error) {
+	r, info, err := s.ReadPinned(ctx, key, "", 0, -1)
+	if err != nil {
+		return nil, ObjectInfo{}, err
+	}
+	defer r.Close()
+	if info.Size > limit {
+		return nil, info, nil
+	}
+	b := make([]byte, info.Size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if ctx.Err() != nil {
+			return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, ctx.Err())
+		}
+		return nil, ObjectInfo{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	return b, info, nil
+}
 
 // Checkpoint is one checkpoint of the log: a classic file, all parts of a multi-part one, or the
 // top-level file of a V2 one.
@@ -123,12 +151,8 @@ func readCheckpointFiles(ctx context.Context, s Store, cp Checkpoint, want actio
 		if err != nil {
 			return &CorruptError{Path: cp.Files[0].Key, Version: cp.Version, Err: err}
 		}
+		// A size of 0 or less (unknown) is learnt from the read.
 		info := ObjectInfo{Key: key, Size: sc.SizeInBytes}
-		if info.Size <= 0 {
-			if info, err = s.Stat(ctx, key); err != nil {
-				return &CorruptError{Path: key, Version: cp.Version, Err: err}
-			}
-		}
 		if err := readParquetFiles(ctx, s, info, cp.Version, want&wantFiles, batchRows, fn, files); err != nil {
 			return err
 		}
@@ -299,18 +323,36 @@ func openParquetRead(ctx context.Context, s Store, f ObjectInfo, version int64, 
 	if batchRows <= 0 {
 		batchRows = DefaultBatchRows
 	}
-	if f.Size <= 0 {
-		var err error
-		if f, err = s.Stat(ctx, f.Key); err != nil {
-			return nil, &CorruptError{Path: f.Key, Version: version, Err: err}
+	var ra parquet.ReaderAtSeeker
+	if f.Size <= wholeReadBytes {
+		// A small file (or one of unknown size) is read with one GET, not a footer read and
+		// then a ranged read per column chunk.
+		b, info, err := readWhole(ctx, s, f.Key, wholeReadBytes)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, &CorruptError{Path: f.Key, Version: version, Err: err}
+			}
+			return nil, err
 		}
+		switch {
+		case f.Size > 0 && info.Size != f.Size:
+			// Not the file the log segment was built from (which a ranged read would refuse
+			// too).
+			return nil, fmt.Errorf("read %s: %d bytes, expected %d: %w", f.Key, info.Size, f.Size, ErrChanged)
+		case b != nil:
+			ra = bytes.NewReader(b)
+		default:
+			// Of unknown size, and larger than the limit: read that version by ranges.
+			ra = NewReaderAtVersion(ctx, s, info)
+		}
+	} else {
+		ra = NewReaderAt(ctx, s, f.Key, f.Size)
 	}
-	ra := NewReaderAt(ctx, s, f.Key, f.Size)
 	pf, err := file.NewParquetReader(ra)
 	if err != nil {
 		return nil, &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
 	}
-	if largestColumnChunk(pf) > readBufferBytes {
+	if _, inMemory := ra.(*bytes.Reader); !inMemory && largestColumnChunk(pf) > readBufferBytes {
 		// Read its chunks through bounded buffers; the footer already read is reused.
 		props := parquet.NewReaderProperties(memory.DefaultAllocator)
 		props.BufferedStreamEnabled = true

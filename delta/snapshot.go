@@ -123,10 +123,14 @@ func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 	var p *Protocol
 	var m *Metadata
 	// The version's .crc, when there is a well-formed one, holds both: no commit need be read.
-	if c, ok, err := ReadCRC(ctx, s.store, s.segment.Version); err != nil && ctx.Err() != nil {
-		return err
-	} else if ok {
-		p, m = &c.Protocol, &c.Metadata
+	// It is read only when the listing saw it (a request for a missing one costs as much as a
+	// read); one written since is not needed.
+	if s.segment.listedCRC {
+		if c, ok, err := ReadCRC(ctx, s.store, s.segment.Version); err != nil && ctx.Err() != nil {
+			return err
+		} else if ok {
+			p, m = &c.Protocol, &c.Metadata
+		}
 	}
 	for i := len(s.segment.Commits) - 1; i >= 0 && (p == nil || m == nil); i-- {
 		c := s.segment.Commits[i]

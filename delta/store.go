@@ -264,7 +264,9 @@ func (s *bucketStore) List(ctx context.Context, prefix, startAfter string) iter.
 
 func listBucket(ctx context.Context, b *blob.Bucket, prefix, startAfter string) iter.Seq2[ObjectInfo, error] {
 	return func(yield func(ObjectInfo, error) bool) {
-		it := b.List(&blob.ListOptions{Prefix: prefix})
+		// The server starts after startAfter where it can (startAfterHook); every key <=
+		// startAfter it still sends is dropped below.
+		it := b.List(&blob.ListOptions{Prefix: prefix, BeforeList: startAfterHook(prefix, startAfter)})
 		for {
 			// memblob and fileblob ignore ctx: check it here, so a cancelled listing ends with
 			// an error rather than running on.

@@ -21,7 +21,7 @@ func CommitTimestamps(ctx context.Context, s Store) ([]CommitTimestamp, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos, files, err := listLog(ctx, s, 0)
+	infos, files, err := listLog(ctx, s, 0, -1)
 	if err != nil {
 		return nil, err
 	}
