@@ -12,11 +12,17 @@ import (
 	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/testservers"
 	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	if os.Getenv(envRunMain) != "" {
+		main() // the test binary as deltactl itself: see deltactlProcess
+		return
+	}
+	// The object-store tests need the servers: the tests run in a private network namespace.
+	code := testservers.Main(m)
 	testutil.Cleanup()
 	removeTestRasters()
 	os.Exit(code)
