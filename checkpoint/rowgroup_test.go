@@ -12,7 +12,8 @@ import (
 )
 
 // TestRowGroupBytes: Options.RowGroupBytes cuts row groups at that many encoded bytes, so a
-// checkpoint several times larger than it has several row groups, none far above the limit.
+// checkpoint several times larger than it has several row groups, none far above the limit
+// and none but the last below it.
 func TestRowGroupBytes(t *testing.T) {
 	ctx := context.Background()
 	s, clock := bigV2Table(t, 1000, 0)
@@ -50,9 +51,15 @@ func TestRowGroupBytes(t *testing.T) {
 			if fi.Size() > 3*limit && len(sizes) < 2 {
 				t.Fatalf("%s: %d bytes in %d row group(s) of %v bytes; RowGroupBytes is %d", key, fi.Size(), len(sizes), sizes, limit)
 			}
+			// A row group is cut once its finished pages reach the limit, counted once: every
+			// row group but the last holds at least the limit (counting each page twice cut
+			// them at about half of it).
 			for i, n := range sizes[:len(sizes)-1] {
 				if n > 4*limit {
 					t.Errorf("row group %d holds %d bytes; RowGroupBytes is %d", i, n, limit)
+				}
+				if n < limit {
+					t.Errorf("row group %d holds %d bytes, cut before RowGroupBytes (%d); sizes %v", i, n, limit, sizes)
 				}
 			}
 		})

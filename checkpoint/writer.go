@@ -20,7 +20,8 @@ import (
 type Options struct {
 	// BatchRows is how many rows are read and written at once (default 4096).
 	BatchRows int
-	// RowGroupBytes cuts row groups at this many encoded bytes (default 16 MiB).
+	// RowGroupBytes cuts row groups at this many encoded bytes (default 8 MiB). The current
+	// row group is held in memory, encoded, until it is cut.
 	RowGroupBytes int64
 	// Now is the clock for retention (default time.Now).
 	Now func() time.Time
@@ -33,6 +34,10 @@ type Options struct {
 	// batch.
 	Progress func(files int64)
 }
+
+// DefaultRowGroupBytes is the default Options.RowGroupBytes. Until 2026-12 the default was
+// 16 MiB, counted twice (see pqFile.writeRecord): the row groups written are the same.
+const DefaultRowGroupBytes = 8 << 20
 
 // Format is a checkpoint format.
 type Format int
@@ -50,7 +55,7 @@ func (o *Options) fill() {
 		o.BatchRows = delta.DefaultBatchRows
 	}
 	if o.RowGroupBytes <= 0 {
-		o.RowGroupBytes = 16 << 20
+		o.RowGroupBytes = DefaultRowGroupBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -40,7 +40,8 @@ func TestSmallActionsSkipFileList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	res, err := checkpoint.Write(ctx, s, -1, checkpoint.Options{BatchRows: 100, RowGroupBytes: 16 << 10})
+	// Row groups of 8 KiB: 2,000 adds make several.
+	res, err := checkpoint.Write(ctx, s, -1, checkpoint.Options{BatchRows: 100, RowGroupBytes: 8 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,7 +41,12 @@ func txOpenStore(t testing.TB, rawURL string) delta.Store {
 // txNewTable creates a table in a fresh local directory and returns its store and directory.
 func txNewTable(t testing.TB, spec delta.TableSpec, opts delta.TxnOptions) (delta.Store, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "table")
+	return txNewTableAt(t, filepath.Join(t.TempDir(), "table"), spec, opts)
+}
+
+// txNewTableAt creates a table at a URL and returns its store and the URL.
+func txNewTableAt(t testing.TB, dir string, spec delta.TableSpec, opts delta.TxnOptions) (delta.Store, string) {
+	t.Helper()
 	s := txOpenStore(t, dir)
 	if spec.Schema.Fields == nil {
 		spec.Schema = txSchema
@@ -466,7 +472,11 @@ func TestTxnRefusesEscapingPaths(t *testing.T) {
 
 // txBlindAppend commits one add of path p as a blind append and returns the version.
 func txBlindAppend(ctx context.Context, s delta.Store, p string) (int64, error) {
-	tx, err := delta.Begin(ctx, s, delta.TxnOptions{})
+	return txBlindAppendOpts(ctx, s, p, delta.TxnOptions{})
+}
+
+func txBlindAppendOpts(ctx context.Context, s delta.Store, p string, opts delta.TxnOptions) (int64, error) {
+	tx, err := delta.Begin(ctx, s, opts)
 	if err != nil {
 		return -1, err
 	}
@@ -477,25 +487,26 @@ func txBlindAppend(ctx context.Context, s delta.Store, p string) (int64, error) 
 // txCheckAppendLog checks a table written by concurrent blind appends: commit files 0..n all
 // present and nothing beyond, no temporary files left, each committed version holding the add
 // its writer was told, and every add live exactly once at the latest version.
-func txCheckAppendLog(t *testing.T, s delta.Store, dir string, committed map[int64]string, n int) {
+func txCheckAppendLog(t *testing.T, s delta.Store, committed map[int64]string, n int) {
 	t.Helper()
 	ctx := t.Context()
 	if len(committed) != n {
 		t.Errorf("%d distinct versions reported by the writers, want %d", len(committed), n)
 	}
-	entries, err := os.ReadDir(filepath.Join(dir, "_delta_log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	present := map[int64]bool{}
-	for _, e := range entries {
-		f, ok := delta.ParseLogName(e.Name())
-		switch {
-		case ok && f.Kind == delta.KindCommit:
-			present[f.Version] = true
-		case strings.HasSuffix(e.Name(), ".tmp") || strings.HasPrefix(e.Name(), "."):
-			t.Errorf("temporary file left in the log: %s", e.Name())
+	for obj, err := range s.List(ctx, "_delta_log/", "") {
+		if err != nil {
+			t.Fatal(err)
 		}
+		if f, ok := delta.ParseLogName(path.Base(obj.Key)); ok && f.Kind == delta.KindCommit {
+			present[f.Version] = true
+		}
+	}
+	for obj, err := range s.ListTemp(ctx, "_delta_log/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("temporary file left in the log: %s", obj.Key)
 	}
 	var missing []int64
 	for v := int64(0); v <= int64(n); v++ {
@@ -554,9 +565,13 @@ func txRanges(nums []int64) string {
 // TestWritersGoroutines runs 8 goroutines, each with its own store, committing 50 blind appends
 // each to one local table; all 400 commits land at distinct, contiguous versions.
 func TestWritersGoroutines(t *testing.T) {
-	const writers, perWriter = 8, 50
+	txWritersGoroutines(t, filepath.Join(t.TempDir(), "table"), 50, delta.TxnOptions{})
+}
+
+func txWritersGoroutines(t *testing.T, table string, perWriter int, opts delta.TxnOptions) {
+	const writers = 8
 	ctx := t.Context()
-	s, dir := txNewTable(t, delta.TableSpec{}, delta.TxnOptions{})
+	s, dir := txNewTableAt(t, table, delta.TableSpec{}, delta.TxnOptions{})
 	var (
 		mu        sync.Mutex
 		committed = map[int64]string{}
@@ -569,7 +584,7 @@ func TestWritersGoroutines(t *testing.T) {
 			<-start
 			for i := range perWriter {
 				p := fmt.Sprintf("writer=%d/part-%05d.parquet", w, i)
-				v, err := txBlindAppend(ctx, st, p)
+				v, err := txBlindAppendOpts(ctx, st, p, opts)
 				if err != nil {
 					t.Errorf("writer %d, append %d: %v", w, i, err)
 					return
@@ -585,7 +600,7 @@ func TestWritersGoroutines(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	txCheckAppendLog(t, s, dir, committed, writers*perWriter)
+	txCheckAppendLog(t, s, committed, writers*perWriter)
 }
 
 const (
@@ -686,16 +701,20 @@ func TestWritersProcesses(t *testing.T) {
 			committed[v] = p
 		}
 	}
-	txCheckAppendLog(t, s, dir, committed, procs*perProc)
+	txCheckAppendLog(t, s, committed, procs*perProc)
 }
 
 // TestConflictRemoveSameFile starts 8 transactions at the same version, each removing file F
 // and adding its own file: exactly one commits, the other 7 fail with ErrConflict, and the
 // table holds the winner's file and not F.
 func TestConflictRemoveSameFile(t *testing.T) {
+	txConflictRemoveSameFile(t, filepath.Join(t.TempDir(), "table"))
+}
+
+func txConflictRemoveSameFile(t *testing.T, table string) {
 	const n = 8
 	ctx := t.Context()
-	s, dir := txNewTable(t, delta.TableSpec{}, delta.TxnOptions{})
+	s, dir := txNewTableAt(t, table, delta.TableSpec{}, delta.TxnOptions{})
 	f := txAdd("F.parquet")
 	base := txCommit(t, s, "WRITE", func(tx *delta.Txn) { tx.Add(f) })
 

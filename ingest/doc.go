@@ -69,7 +69,22 @@
 // A source is a local path or file:// URL, or an s3://, gs://, azblob:// or mem:// object URL
 // (mem://NAME/KEY reads the process-wide memory bucket NAME that delta.OpenStore("mem://NAME")
 // shares). Objects are read by GDAL through a Go VSI handler over the store: one object per
-// open, bounded block caches, no directory listing, a fresh path per open. A source's version
+// open, bounded block caches, no directory listing, a fresh path per open.
+//
+// A source's identity (SourceID) is its location alone: the absolute, cleaned path of a local
+// file (file:///x/y.tif, /x/y.tif and a relative path to it are one source), or
+// scheme://bucket/key of an object (s3a:// and s3n:// are s3://; azblob://account@container/key
+// names the storage account). The connection parameters of a URL (its query: endpoint,
+// region, use_path_style, protocol, domain, credentials; its user part) are used to open the
+// object and kept out of the table, which holds the identity only: in the source column, the
+// deltaraster.sources tag, commitInfo and the summary's uri. Spellings of one object given
+// together are one source. Tables written before identities hold sources as they were given;
+// their values are matched by their identity (read against this process's environment and
+// working directory), so ingest and Export find a source there under any spelling. A source
+// such a table holds under two spellings (ingested twice) is replaced by the next ingest of it,
+// which leaves it once under its identity; Export skips the second copy of each tile.
+//
+// A source's version
 // (source_version) is its ETag (or generation), or size and mtime for local files; it is
 // checked again after the source is read, and a source that changed meanwhile fails the batch
 // (ErrSourceChanged).
@@ -82,8 +97,8 @@
 //
 // # Exactly once
 //
-// Each data file's Delta add carries a tag, deltaraster.sources, listing the (uri, version)
-// pairs of its rows, so an ingest finds which files hold its sources from the log alone,
+// Each data file's Delta add carries a tag, deltaraster.sources, listing the (identity,
+// version) pairs of its rows, so an ingest finds which files hold its sources from the log alone,
 // without reading data files (a file without the tag, rewritten by another engine, is checked
 // by its source min/max stats, then by reading its source and source_version columns only).
 // A source already present at the same version, and only that version, adds nothing. A source

@@ -31,6 +31,11 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	if opts.Source == "" {
 		return errors.New("export: no source")
 	}
+	if bucket, key, ok, err := storeOut(opts.Out); err != nil {
+		return err
+	} else if ok {
+		return exportToStore(ctx, store, opts, bucket, key)
+	}
 	out, err := LocalOut(opts.Out)
 	if err != nil {
 		return err
@@ -67,7 +72,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	}
 	dt, _ := dtypeByName(l.DType)
 	e := &exporter{opts: &opts, codec: c, dtype: dt, eh: errorHandler(opts.Logger, opts.Source),
-		written: map[[2]int32]bool{}}
+		written: map[[2]int32]string{}, want: exportID(opts.Source)}
 	scratch := out
 	if format == "COG" || opts.BBox != nil {
 		dir := opts.TempDir
@@ -148,7 +153,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 }
 
 // LocalOut is the local file path of an export's output: a plain path, or the path of a
-// file:// URL. Other URLs are refused.
+// file:// URL. Other URLs are refused (Export uploads to s3, gs, azblob and mem itself).
 func LocalOut(out string) (string, error) {
 	if out == "" {
 		return "", errors.New("export: no output path")
@@ -189,11 +194,56 @@ type exporter struct {
 	version string
 	size    int
 	w, h    int
-	written map[[2]int32]bool
+	// want is the identity of the source exported; a table value matches by its identity (ids).
+	want    string
+	ids     entryIDs
+	matched string // the identity matched, when want is an azblob URL without an account
+	// written maps each tile written to the source value (spelling) it came from.
+	written map[[2]int32]string
 	minCR   [2]int32
 	maxCR   [2]int32
 	pad     float64
 	nodata  bool
+}
+
+// exportID is the identity of the source to export; a source that does not parse is matched
+// as it is (see entryIDs).
+func exportID(source string) string {
+	if id, err := SourceID(source); err == nil {
+		return id
+	}
+	return source
+}
+
+// matches reports whether a source value of the table is the source exported: its identity is
+// want, or, when want is an azblob URL without an account (none was given, none is set in the
+// environment), want with an account.
+func (e *exporter) matches(v string) bool {
+	id := e.ids.id(v)
+	return id == e.want || (e.anyAccount() && dropAzureAccount(id) == e.want)
+}
+
+func (e *exporter) anyAccount() bool {
+	return strings.HasPrefix(e.want, "azblob://") && dropAzureAccount(e.want) == e.want
+}
+
+// sameAccount fails when a source exported without an account matches sources of two accounts.
+func (e *exporter) sameAccount(v string) error {
+	if !e.anyAccount() {
+		return nil
+	}
+	id := e.ids.id(v)
+	if e.matched == "" {
+		e.matched = id
+	} else if id != e.matched {
+		return fmt.Errorf("the table holds %s and %s: give the storage account (azblob://ACCOUNT@CONTAINER/KEY)", e.matched, id)
+	}
+	return nil
+}
+
+// wantSet is the identities whose spellings the exported source's rows may have.
+func (e *exporter) wantSet() map[string]bool {
+	return map[string]bool{e.want: true}
 }
 
 // mayHold reports from the log alone whether a data file can hold tiles of the source and
@@ -204,13 +254,13 @@ func (e *exporter) mayHold(a *delta.Add) bool {
 		if json.Unmarshal([]byte(raw), &tags) == nil {
 			found := false
 			for _, t := range tags {
-				found = found || t.URI == e.opts.Source
+				found = found || e.matches(t.URI)
 			}
 			if !found {
 				return false
 			}
 		}
-	} else if !statsMayHold(a.Stats, map[string]bool{e.opts.Source: true}) {
+	} else if !statsMayHold(a.Stats, e.wantSet()) {
 		return false
 	}
 	var s struct {
@@ -235,7 +285,7 @@ func (e *exporter) rowGroupMayHold(rg parquet.RowGroup) bool {
 	chunks := rg.ColumnChunks()
 	if i, ok := e.codec.byName[colSource]; ok {
 		if b, ok := chunks[i].(bounded); ok {
-			if lo, hi, ok := b.Bounds(); ok && (e.opts.Source < string(lo.ByteArray()) || e.opts.Source > string(hi.ByteArray())) {
+			if lo, hi, ok := b.Bounds(); ok && !rangeMayHold(string(lo.ByteArray()), string(hi.ByteArray()), e.wantSet()) {
 				return false
 			}
 		}
@@ -277,8 +327,12 @@ func (e *exporter) readFile(ctx context.Context, s delta.Store, a *delta.Add) (e
 					rows.Close()
 					return fmt.Errorf("data file %s: %w", a.Path, err)
 				}
-				if t.Source != e.opts.Source || int(t.Level) != e.opts.Level || !e.inBBox(&t) {
+				if int(t.Level) != e.opts.Level || !e.matches(t.Source) || !e.inBBox(&t) {
 					continue
+				}
+				if err := e.sameAccount(t.Source); err != nil {
+					rows.Close()
+					return err
 				}
 				if err := e.put(&t); err != nil {
 					rows.Close()
@@ -368,7 +422,12 @@ func (e *exporter) put(t *tile) error {
 		return fmt.Errorf("tile grid differs from the first tile's (tile size %d, raster %dx%d)", e.size, e.w, e.h)
 	}
 	k := [2]int32{t.Col, t.Row}
-	if e.written[k] {
+	if from, ok := e.written[k]; ok {
+		if from != t.Source {
+			// The same tile of the same version under another spelling of the source (a
+			// table where it was ingested twice before identities): the same pixels.
+			return nil
+		}
 		return fmt.Errorf("tile %d,%d appears twice", t.Col, t.Row)
 	}
 	x0, y0 := int(t.Col)*e.size, int(t.Row)*e.size
@@ -385,7 +444,7 @@ func (e *exporter) put(t *tile) error {
 			return err
 		}
 	}
-	e.written[k] = true
+	e.written[k] = t.Source
 	e.minCR = [2]int32{min(e.minCR[0], t.Col), min(e.minCR[1], t.Row)}
 	e.maxCR = [2]int32{max(e.maxCR[0], t.Col), max(e.maxCR[1], t.Row)}
 	return nil
@@ -400,7 +459,7 @@ func (e *exporter) fillGaps() error {
 	}
 	for row := lo[1]; row <= hi[1]; row++ {
 		for col := lo[0]; col <= hi[0]; col++ {
-			if e.written[[2]int32{col, row}] {
+			if _, ok := e.written[[2]int32{col, row}]; ok {
 				continue
 			}
 			x0, y0 := int(col)*e.size, int(row)*e.size

@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/testservers"
 )
 
 // testdataDir holds the rasters testdata/make.sh wrote for this test binary.
@@ -38,7 +39,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testdataDir = dir
-	code := m.Run()
+	// The tests run in a private network namespace with the object-store servers of
+	// internal/testservers (this binary runs again there, making its own testdata).
+	code := testservers.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

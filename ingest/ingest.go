@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -47,7 +48,11 @@ type Summary struct {
 
 // SourceResult is one source of an Ingest.
 type SourceResult struct {
-	URI           string `json:"uri"`
+	// URI is the source's identity (SourceID), as the table holds it.
+	URI string `json:"uri"`
+	// Given is the source as given, when that is not its identity (the first spelling given,
+	// when several spellings of one source were).
+	Given         string `json:"given,omitempty"`
 	SourceVersion string `json:"sourceVersion"`
 	Status        string `json:"status"`
 	Tiles         int64  `json:"tiles"`
@@ -62,6 +67,11 @@ func initGDAL(cacheMax int64) {
 	gdal.SetCacheMax(cacheMax)
 	registerOnce.Do(godal.RegisterAll)
 }
+
+// identityOf is the identity a source is recorded and matched under, given and as parsed:
+// SourceID's. Tests make it the source as given, to write tables as versions before source
+// identities did.
+var identityOf = func(given string, loc *sourceLoc) string { return loc.id }
 
 // maxPlanAttempts bounds how often a commit that conflicts is re-planned and retried.
 const maxPlanAttempts = 20
@@ -83,18 +93,12 @@ func Ingest(ctx context.Context, store delta.Store, sources []string, opts Optio
 	}
 	sum.AppID = opts.AppID
 	initGDAL(opts.CacheMaxBytes)
-	var uris []string
-	for _, u := range sources {
-		if !slices.Contains(uris, u) {
-			uris = append(uris, u)
-		}
-	}
-	if len(uris) == 0 {
+	if len(sources) == 0 {
 		return sum, errors.New("ingest: no sources")
 	}
 	in := &ingestion{store: store, opts: &opts, sum: &sum, now: opts.Now()}
 	defer in.stores.close()
-	err := in.run(ctx, uris)
+	err := in.run(ctx, sources)
 	sum.Duration = time.Since(start)
 	return sum, err
 }
@@ -125,7 +129,7 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	txn, err := delta.Begin(ctx, in.store, in.opts.Txn)
 	if errors.Is(err, delta.ErrNotATable) {
 		for _, r := range in.refs {
-			p.status[r.uri] = StatusAdded
+			p.status[r.id] = StatusAdded
 		}
 		return p, nil
 	}
@@ -135,7 +139,7 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	p.exists, p.txn = true, txn
 	want := map[string]bool{}
 	for _, r := range in.refs {
-		want[r.uri] = true
+		want[r.id] = true
 	}
 	found, err := findSources(ctx, txn.Snapshot(), want)
 	if err != nil {
@@ -143,15 +147,17 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	}
 	files := map[string]*delta.Add{}
 	for _, r := range in.refs {
-		pr := found[r.uri]
+		pr := found[r.id]
 		switch {
 		case pr == nil:
-			p.status[r.uri] = StatusAdded
-		case len(pr.versions) == 1 && pr.versions[r.version]:
-			p.status[r.uri] = StatusUnchanged
+			p.status[r.id] = StatusAdded
+		case len(pr.versions) == 1 && pr.versions[r.version] && len(pr.spellings) == 1:
+			// (A source held under two spellings, ingested twice before identities, is
+			// replaced: that leaves it once.)
+			p.status[r.id] = StatusUnchanged
 		default:
-			p.status[r.uri] = StatusReplaced
-			p.replaced[r.uri] = true
+			p.status[r.id] = StatusReplaced
+			p.replaced[r.id] = true
 			for _, a := range pr.files {
 				files[a.Path] = a
 			}
@@ -181,12 +187,25 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	return p, nil
 }
 
-func (in *ingestion) run(ctx context.Context, uris []string) error {
+func (in *ingestion) run(ctx context.Context, sources []string) error {
 	o := in.opts
-	for _, u := range uris {
-		r, err := in.stores.resolve(ctx, u)
+	// One source per identity: the spellings of one object after the first add nothing.
+	var locs []*sourceLoc
+	var uris []string
+	for _, u := range sources {
+		loc, err := parseSource(u, os.Getenv)
 		if err != nil {
-			return &SourceError{Source: u, Err: fmt.Errorf("stat: %w", err)}
+			return &SourceError{Source: u, Err: err}
+		}
+		loc.id = identityOf(u, loc)
+		if !slices.ContainsFunc(locs, func(l *sourceLoc) bool { return l.id == loc.id }) {
+			locs, uris = append(locs, loc), append(uris, u)
+		}
+	}
+	for i, loc := range locs {
+		r, err := in.stores.resolve(ctx, uris[i], loc)
+		if err != nil {
+			return &SourceError{Source: uris[i], Err: fmt.Errorf("stat: %w", err)}
 		}
 		in.refs = append(in.refs, r)
 	}
@@ -208,19 +227,22 @@ func (in *ingestion) run(ctx context.Context, uris []string) error {
 	in.infos = map[string]*rasterInfo{}
 	var todo []*sourceRef
 	for _, r := range in.refs {
-		if p.status[r.uri] == StatusUnchanged {
+		if p.status[r.id] == StatusUnchanged {
 			continue
 		}
 		info, err := in.check(ctx, r, !p.exists && len(todo) == 0)
 		if err != nil {
 			return &SourceError{Source: r.uri, Err: err}
 		}
-		in.infos[r.uri] = info
+		in.infos[r.id] = info
 		todo = append(todo, r)
 	}
 	for _, r := range in.refs {
-		res := SourceResult{URI: r.uri, SourceVersion: r.version, Status: p.status[r.uri]}
-		if info := in.infos[r.uri]; info != nil {
+		res := SourceResult{URI: r.id, SourceVersion: r.version, Status: p.status[r.id]}
+		if r.uri != r.id {
+			res.Given = r.uri
+		}
+		if info := in.infos[r.id]; info != nil {
 			res.Levels = len(selectLevels(info, o.Levels))
 		}
 		in.sum.Sources = append(in.sum.Sources, res)
@@ -272,7 +294,7 @@ func uncommitted(w *batchWriter, err error) error {
 // check opens a source and checks it can be tiled into the table; first (no table yet, first
 // source) sets the layout.
 func (in *ingestion) check(ctx context.Context, r *sourceRef, first bool) (*rasterInfo, error) {
-	eh := errorHandler(in.opts.Logger, r.uri)
+	eh := errorHandler(in.opts.Logger, r.id)
 	ds, closeDS, err := openDataset(ctx, r, eh)
 	if err != nil {
 		return nil, err
@@ -317,14 +339,14 @@ func (in *ingestion) write(ctx context.Context, p *plan, todo []*sourceRef, c *c
 		in.sum.KeptTiles += n
 	}
 	for _, r := range todo {
-		n, empty, err := in.tileSource(ctx, r, in.infos[r.uri], w)
+		n, empty, err := in.tileSource(ctx, r, in.infos[r.id], w)
 		if err != nil {
 			return &SourceError{Source: r.uri, Err: err}
 		}
 		in.sum.Tiles += n
 		in.sum.EmptyTiles += empty
 		for i := range in.sum.Sources {
-			if in.sum.Sources[i].URI == r.uri {
+			if in.sum.Sources[i].URI == r.id {
 				in.sum.Sources[i].Tiles = n
 			}
 		}
@@ -336,7 +358,7 @@ func (in *ingestion) write(ctx context.Context, p *plan, todo []*sourceRef, c *c
 // workers of a readPlan (see workers.go); the writer gets the tiles in row-major order.
 func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterInfo, w *batchWriter) (tiles, empty int64, err error) {
 	o := in.opts
-	eh := errorHandler(o.Logger, r.uri)
+	eh := errorHandler(o.Logger, r.id)
 	levels := selectLevels(info, o.Levels)
 	var total, done int64
 	for _, l := range levels {
@@ -349,14 +371,14 @@ func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterI
 		if !valid && !o.KeepEmpty {
 			empty++
 		} else {
-			t.Source, t.SourceVersion, t.IngestedAt = r.uri, r.version, in.now.UnixMicro()
+			t.Source, t.SourceVersion, t.IngestedAt = r.id, r.version, in.now.UnixMicro()
 			if err := w.add(ctx, t); err != nil {
 				return err
 			}
 			tiles++
 		}
 		if o.Progress != nil {
-			o.Progress(Progress{Source: r.uri, Level: int(t.Level), TilesDone: done, TilesTotal: total,
+			o.Progress(Progress{Source: r.id, Level: int(t.Level), TilesDone: done, TilesTotal: total,
 				FilesWritten: len(w.written), BytesWritten: in.sum.Bytes})
 		}
 		return nil

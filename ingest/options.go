@@ -130,9 +130,11 @@ func (o *Options) fill() error {
 
 // ExportOptions select what Export writes.
 type ExportOptions struct {
-	// Source is the source URI exactly as it was ingested.
+	// Source is the source: any spelling of it (see SourceID), such as the URI it was
+	// ingested with or its identity as the table holds it.
 	Source string
-	// Out is the local path of the file to write (a plain path or file://).
+	// Out is where to write: a local path, a file:// URL, or an object in a store (s3://, gs://,
+	// azblob://, mem://), built in TempDir (or $TMPDIR) and uploaded once.
 	Out string
 	// Format is "GTiff" (default) or "COG". A COG is built as a GTiff first and translated
 	// with the COG driver.

@@ -11,14 +11,16 @@ import (
 	"github.com/deltaraster/deltaraster/delta"
 )
 
-// mayHoldSources reports whether data file a may hold rows of one of the sources: by its
-// tagSources tag, else by the min/max stats of the source column (true when it cannot be told).
+// mayHoldSources reports whether data file a may hold rows of one of the sources (identities):
+// by its tagSources tag, whatever spelling it holds, else by the min/max stats of the source
+// column (true when it cannot be told).
 func mayHoldSources(a *delta.Add, sources map[string]bool) bool {
 	if raw, ok := a.Tags[tagSources]; ok {
 		var tags []sourceTag
 		if json.Unmarshal([]byte(raw), &tags) == nil {
+			var ids entryIDs
 			for _, t := range tags {
-				if sources[t.URI] {
+				if sources[ids.id(t.URI)] {
 					return true
 				}
 			}
@@ -70,10 +72,11 @@ func (in *ingestion) dropSources(ctx context.Context, w *batchWriter, drop map[s
 		return err
 	}
 	var keep, redo, gone []writtenFile
+	var ids entryIDs
 	for _, f := range w.written {
 		held, other := false, false
 		for u := range f.Sources {
-			if drop[u] {
+			if drop[ids.id(u)] {
 				held = true
 			} else {
 				other = true

@@ -2,11 +2,9 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,9 +16,11 @@ import (
 	"github.com/deltaraster/deltaraster/internal/gdal"
 )
 
-// sourceRef is a source URI resolved to where its bytes are, with its version.
+// sourceRef is a source resolved to where its bytes are, with its identity and version.
 type sourceRef struct {
-	uri     string
+	uri     string // as given: it holds the connection parameters the object is opened with
+	id      string // the identity the table holds (see SourceID)
+	loc     *sourceLoc
 	version string
 	local   string      // local path, or "" for an object in a store
 	store   delta.Store // for objects
@@ -54,54 +54,39 @@ func (s *stores) open(ctx context.Context, u string) (delta.Store, error) {
 	return st, nil
 }
 
-// resolve stats a source: local paths and file:// by os.Stat (version = size and mtime),
-// s3/gs/azblob/mem objects through a store on their bucket (version = ETag, or size and mtime
-// where the backend has no ETag).
-func (s *stores) resolve(ctx context.Context, uri string) (*sourceRef, error) {
-	if uri == "" {
-		return nil, errors.New("empty source URI")
+// resolve stats a parsed source: local files by os.Stat (version = size and mtime), s3, gs,
+// azblob and mem objects through a store on their bucket, opened with the connection
+// parameters of the URI as given (version = ETag, or size and mtime where the backend has no
+// ETag).
+func (s *stores) resolve(ctx context.Context, uri string, loc *sourceLoc) (*sourceRef, error) {
+	if loc.local != "" {
+		r, err := statLocal(loc.local)
+		if err != nil {
+			return nil, err
+		}
+		r.uri, r.id, r.loc = uri, loc.id, loc
+		return r, nil
 	}
-	if !strings.Contains(uri, "://") {
-		return statLocal(uri, uri)
-	}
-	u, err := url.Parse(uri)
+	st, err := s.open(ctx, loc.bucketURL)
 	if err != nil {
-		return nil, fmt.Errorf("parse URI: %w", err)
+		return nil, err
 	}
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("file URI with host %q", u.Host)
-		}
-		return statLocal(uri, u.Path)
-	case "s3", "gs", "azblob", "mem":
-		key := strings.TrimPrefix(u.Path, "/")
-		if key == "" || strings.HasSuffix(key, "/") {
-			return nil, fmt.Errorf("URI names no object")
-		}
-		bu := url.URL{Scheme: u.Scheme, Host: u.Host, RawQuery: u.RawQuery}
-		st, err := s.open(ctx, bu.String())
-		if err != nil {
-			return nil, err
-		}
-		info, err := st.Stat(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		v := info.ETag
-		if v == "" {
-			v = sizeTimeVersion(info.Size, info.ModTime.UnixNano())
-		}
-		return &sourceRef{uri: uri, version: v, store: st, key: key, size: info.Size}, nil
+	info, err := st.Stat(ctx, loc.key)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unsupported scheme %q (want a path, file, s3, gs, azblob or mem)", u.Scheme)
+	v := info.ETag
+	if v == "" {
+		v = sizeTimeVersion(info.Size, info.ModTime.UnixNano())
+	}
+	return &sourceRef{uri: uri, id: loc.id, loc: loc, version: v, store: st, key: loc.key, size: info.Size}, nil
 }
 
 func sizeTimeVersion(size, mtimeNanos int64) string {
 	return strconv.FormatInt(size, 10) + "-" + strconv.FormatInt(mtimeNanos, 10)
 }
 
-func statLocal(uri, path string) (*sourceRef, error) {
+func statLocal(path string) (*sourceRef, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -109,7 +94,7 @@ func statLocal(uri, path string) (*sourceRef, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	return &sourceRef{uri: uri, version: sizeTimeVersion(fi.Size(), fi.ModTime().UnixNano()), local: path, size: fi.Size()}, nil
+	return &sourceRef{version: sizeTimeVersion(fi.Size(), fi.ModTime().UnixNano()), local: path, size: fi.Size()}, nil
 }
 
 // recheck fails with ErrSourceChanged when the source's version is no longer the one read.
@@ -117,9 +102,9 @@ func (s *stores) recheck(ctx context.Context, r *sourceRef) error {
 	var now *sourceRef
 	var err error
 	if r.local != "" {
-		now, err = statLocal(r.uri, r.local)
+		now, err = statLocal(r.local)
 	} else {
-		now, err = s.resolve(ctx, r.uri)
+		now, err = s.resolve(ctx, r.uri, r.loc)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSourceChanged, err)

@@ -15,23 +15,32 @@ import (
 
 // presence is what the table holds of one source.
 type presence struct {
-	versions map[string]bool // source_version values present
-	files    []*delta.Add    // live files holding rows of the source
+	versions  map[string]bool // source_version values present
+	spellings map[string]bool // the source values the table holds for it (see entryIDs)
+	files     []*delta.Add    // live files holding rows of the source
 }
 
-// findSources returns, for each URI of want present in the table, its versions and files. It
-// reads the log only: each file's tagSources tag lists its sources. A file without the tag
-// (rewritten by another engine) whose stats say it may hold one of the URIs has its source and
-// source_version columns read, nothing else.
+// findSources returns, for each identity of want present in the table, its versions,
+// spellings and files; a value in the table is matched by its identity (see entryIDs), so
+// sources written as given by earlier versions are found too. It reads the log only: each
+// file's tagSources tag lists its sources. A file without the tag (rewritten by another engine)
+// whose stats say it may hold one of the sources has its source and source_version columns
+// read, nothing else.
 func findSources(ctx context.Context, snap *delta.Snapshot, want map[string]bool) (map[string]*presence, error) {
 	out := map[string]*presence{}
-	note := func(uri, version string, a *delta.Add) {
-		p := out[uri]
+	var ids entryIDs
+	note := func(spelling, version string, a *delta.Add) {
+		id := ids.id(spelling)
+		if !want[id] {
+			return
+		}
+		p := out[id]
 		if p == nil {
-			p = &presence{versions: map[string]bool{}}
-			out[uri] = p
+			p = &presence{versions: map[string]bool{}, spellings: map[string]bool{}}
+			out[id] = p
 		}
 		p.versions[version] = true
+		p.spellings[spelling] = true
 		if len(p.files) == 0 || p.files[len(p.files)-1] != a {
 			p.files = append(p.files, a)
 		}
@@ -44,9 +53,7 @@ func findSources(ctx context.Context, snap *delta.Snapshot, want map[string]bool
 			var tags []sourceTag
 			if err := json.Unmarshal([]byte(raw), &tags); err == nil {
 				for _, t := range tags {
-					if want[t.URI] {
-						note(t.URI, t.Version, a)
-					}
+					note(t.URI, t.Version, a)
 				}
 				continue
 			}
@@ -59,16 +66,14 @@ func findSources(ctx context.Context, snap *delta.Snapshot, want map[string]bool
 			return nil, err
 		}
 		for _, p := range pairs {
-			if want[p.URI] {
-				note(p.URI, p.Version, a)
-			}
+			note(p.URI, p.Version, a)
 		}
 	}
 	return out, nil
 }
 
-// statsMayHold reports whether a file's stats leave room for one of the URIs (true when the
-// stats are missing).
+// statsMayHold reports whether a file's stats leave room for a spelling of one of the
+// identities (true when the stats are missing); see spellingPrefixes.
 func statsMayHold(stats string, want map[string]bool) bool {
 	var s struct {
 		NumRecords *int64         `json:"numRecords"`
@@ -86,12 +91,7 @@ func statsMayHold(stats string, want map[string]bool) bool {
 	if !ok1 || !ok2 {
 		return true
 	}
-	for u := range want {
-		if u >= lo && u <= hi {
-			return true
-		}
-	}
-	return false
+	return rangeMayHold(lo, hi, want)
 }
 
 // recoverParquet turns a panic of the Parquet reader on a malformed data file into an error.
@@ -169,8 +169,8 @@ func readStrings(cc parquet.ColumnChunk) ([]string, error) {
 	}
 }
 
-// copyRows re-spools the rows of data file a whose source is not in drop: the copy-on-write
-// half of replacing a source.
+// copyRows re-spools the rows of data file a whose source (its identity) is not in drop: the
+// copy-on-write half of replacing a source.
 func copyRows(ctx context.Context, s delta.Store, a *delta.Add, c *codec, drop map[string]bool, w *batchWriter) (_ int64, err error) {
 	defer recoverParquet(a.Path, &err)
 	f, err := openDataFile(ctx, s, a)
@@ -181,6 +181,7 @@ func copyRows(ctx context.Context, s delta.Store, a *delta.Add, c *codec, drop m
 		return 0, fmt.Errorf("%w: data file %s has another schema than this table's layout (%s)", ErrBandLayout, a.Path, c.layout)
 	}
 	var kept int64
+	var ids entryIDs
 	buf := make([]parquet.Row, 16)
 	var t tile
 	for _, rg := range f.RowGroups() {
@@ -196,7 +197,7 @@ func copyRows(ctx context.Context, s delta.Store, a *delta.Add, c *codec, drop m
 					rows.Close()
 					return kept, fmt.Errorf("data file %s: %w", a.Path, derr)
 				}
-				if drop[t.Source] {
+				if drop[ids.id(t.Source)] {
 					continue
 				}
 				if werr := w.add(ctx, &t); werr != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,9 +30,11 @@ to a raster file: the source's grid at --level (0 = full resolution, k = its k-t
 with its geotransform, CRS, data type, nodata and bands, pixel for pixel as ingested. Tiles
 that were skipped as all nodata come back as nodata.
 
---source is the source exactly as it was given to ingest (see deltactl ingest --help): a
-local path or a file://, s3://, gs://, azblob:// or mem:// URL. Only the table is read, not
-the source. --out is a local path or file:// URL; an existing file is replaced.
+--source is the source, in any spelling of it (see deltactl ingest --help): a local path or
+a file://, s3://, gs://, azblob:// or mem:// URL, with or without URL parameters. Only the
+table is read, not the source. --out is a local path, a file:// URL, or an object URL (s3://,
+gs://, azblob://, mem://): an object is built in a local temporary file (in $TMPDIR) and
+uploaded once, whole. An existing file or object is replaced.
 
 --format GTiff (the default) writes a tiled GeoTIFF. --format COG writes a Cloud Optimized
 GeoTIFF: a scratch GeoTIFF is built beside the output first, then translated with GDAL's COG
@@ -98,7 +99,7 @@ size of the output), seconds and url.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&source, "source", "", "the source to export, exactly as it was ingested (required)")
-	fl.StringVar(&out, "out", "", "the file to write: a local path or file:// URL (required)")
+	fl.StringVar(&out, "out", "", "the file to write: a local path, file:// URL or object URL (required)")
 	fl.StringVar(&format, "format", "GTiff", "GTiff or COG")
 	fl.IntVar(&level, "level", 0, "level to export: 0 is full resolution, k the k-th overview")
 	fl.StringVar(&bbox, "bbox", "", "only the tiles intersecting xmin,ymin,xmax,ymax (longitude, latitude)")
@@ -127,10 +128,8 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 	}
 	elapsed := time.Since(start)
 	var size int64 = -1
-	if p, err := ingest.LocalOut(opts.Out); err == nil {
-		if fi, err := os.Stat(p); err == nil {
-			size = fi.Size()
-		}
+	if n, err := ingest.OutSize(ctx, opts.Out); err == nil {
+		size = n
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {

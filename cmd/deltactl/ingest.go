@@ -38,9 +38,12 @@ as Parquet data files of the raster table at URL, and commits them all in one co
 that does not exist yet is created by that commit.
 
 A source is a local path or a file://, s3://, gs://, azblob:// or mem:// URL of one object
-(credentials as for tables). It is recorded in the table exactly as given, and that spelling
-is its identity: give the same string to export it and to ingest it again. Prefer absolute
-paths or URLs, so that the same file always has the same name.
+(credentials and URL parameters as for tables). The table records its identity, the object's
+location alone: a local file's absolute path (file:///x/a.tif, /x/a.tif and a relative path
+to it are one source), or scheme://bucket/key (s3a:// is s3://; azblob://account@container/key
+for Azure). URL parameters such as endpoint, region or use_path_style are used to read the
+object and never written to the table, so s3://b/k.tif?endpoint=... and s3://b/k.tif are one
+source, and any spelling finds it again (ingest, export --source).
 
 Exactly once: re-ingesting a source that has not changed (same ETag or generation, or for
 local files the same size and modification time) adds nothing, and nothing is committed if
@@ -58,9 +61,9 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 
 Without --json: one line per source (added, replaced or unchanged, and its tiles), then a
 total line with the table version. With --json, one object: version, committed,
-tableCreated, sources [{uri, sourceVersion, status, tiles, levels}], tiles, emptyTiles,
-keptTiles, files, bytes, removedFiles, appId, appVersion, commitAttempts, durationNs, seconds
-and url. On a terminal, a progress line is drawn on stderr while tiles are written.`,
+tableCreated, sources [{uri (the identity), given (the source as given, when it differs),
+sourceVersion, status, tiles, levels}], tiles, emptyTiles, keptTiles, files, bytes,
+removedFiles, appId, appVersion, commitAttempts, durationNs, seconds and url. On a terminal, a progress line is drawn on stderr while tiles are written.`,
 		Example: `  # Ingest two local scenes into a local table (created by this commit)
   deltactl ingest ./tiles /data/scenes/a.tif /data/scenes/b.tif
 

@@ -17,11 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(envRunMain) != "" {
-		main() // the test binary as deltactl itself: see deltactlProcess
-		return
+	if os.Getenv(childArgs) != "" {
+		runChild()
 	}
-	// The object-store tests need the servers: the tests run in a private network namespace.
 	code := testservers.Main(m)
 	testutil.Cleanup()
 	removeTestRasters()

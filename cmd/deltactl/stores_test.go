@@ -1,275 +1,287 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testservers"
 )
 
-// envRunMain makes the test binary run deltactl's main (see TestMain).
-const envRunMain = "DELTACTL_TEST_RUN_MAIN"
+// childArgs, when set, makes the test binary run deltactl with these arguments (one a line)
+// and exit: the concurrency tests start real processes this way.
+const childArgs = "DELTACTL_TEST_CHILD_ARGS"
 
-// deltactlProcess runs deltactl as a process of its own (the test binary, running main), so
-// that what anything in the process prints on the real standard output is seen. env is added
-// to this process's environment, and an entry "K=" removes K.
-func deltactlProcess(t *testing.T, env []string, args ...string) result {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), envRunMain+"=1")
-	for _, kv := range env {
-		if k, v, _ := strings.Cut(kv, "="); v == "" {
-			cmd.Env = append(cmd.Env, k+"=") // empty: as unset to the SDKs
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+func runChild() {
+	args := strings.Split(os.Getenv(childArgs), "\n")
+	os.Exit(run(args, os.Stdout, os.Stderr))
 }
 
-// oneLine checks that a failed run printed nothing on stdout and exactly one line on stderr
-// holding every one of want.
-func oneLine(t *testing.T, r result, want ...string) {
-	t.Helper()
-	if r.code != exitFailure {
-		t.Errorf("exit %d, want %d", r.code, exitFailure)
-	}
-	if r.stdout != "" {
-		t.Errorf("stdout = %q, want nothing", r.stdout)
-	}
-	if strings.Count(r.stderr, "\n") != 1 || !strings.HasSuffix(r.stderr, "\n") {
-		t.Errorf("stderr is not one line:\n%s", r.stderr)
-	}
-	for _, w := range want {
-		if !strings.Contains(r.stderr, w) {
-			t.Errorf("stderr %q does not contain %q", r.stderr, w)
-		}
-	}
-}
+// servers lists the object-store servers every remote test runs against.
+var servers = []func(testing.TB) *testservers.Server{testservers.MinIO, testservers.GCS, testservers.Azurite}
 
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// An endpoint nothing listens on fails within --timeout, in one line that names the URL, the
-// endpoint and what to set. (The GCS client retried a refused connection for ever: a command
-// hung 500 s in silence.)
-func TestStoreUnreachableOneLine(t *testing.T) {
-	testservers.MinIO(t) // the namespace and the SDK environment
-	addr := closedPort(t)
-	cases := []struct {
-		scheme, env, hint string
-	}{
-		{"s3", "AWS_ENDPOINT_URL=http://" + addr, "AWS_ENDPOINT_URL"},
-		{"gs", "STORAGE_EMULATOR_HOST=" + addr, "STORAGE_EMULATOR_HOST"},
-		{"azblob", "AZURE_STORAGE_DOMAIN=" + addr, "AZURE_STORAGE_DOMAIN"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.scheme, func(t *testing.T) {
-			k, v, _ := strings.Cut(tc.env, "=")
-			t.Setenv(k, v)
-			url := tc.scheme + "://bucket/t"
-			start := time.Now()
-			r := deltactl(t, "--timeout", "3s", "info", url)
-			took := time.Since(start)
-			t.Logf("%s: %s", took.Round(time.Millisecond), r.stderr)
-			oneLine(t, r, url+": cannot reach http://"+addr, tc.hint)
-			if took > 4*time.Second {
-				t.Errorf("info took %s, want it to fail within the 3s --timeout (and a little)", took)
-			}
-		})
-	}
-}
-
-// A missing bucket, refused credentials and a missing region each give one line naming the
-// URL and what to set; create adds --create-bucket to what a missing bucket tells to do.
-func TestStoreErrorsOneLine(t *testing.T) {
-	minio, azurite := testservers.MinIO(t), testservers.Azurite(t)
-	testservers.GCS(t)
-	cases := []struct {
-		name string
-		env  map[string]string
-		args []string
-		want []string
-	}{
-		{"info s3 no bucket", nil, []string{"info", "s3://no-such-bucket/t"},
-			[]string{"s3://no-such-bucket/t: bucket no-such-bucket does not exist: create it\n"}},
-		{"info gs no bucket", nil, []string{"info", "gs://no-such-bucket/t"},
-			[]string{"gs://no-such-bucket/t: bucket no-such-bucket does not exist: create it\n"}},
-		{"create azblob no container", nil, []string{"create", "azblob://no-such-container/t", "--schema", "a:long"},
-			[]string{"azblob://no-such-container/t: container no-such-container does not exist: create it or pass --create-bucket"}},
-		{"create s3 no bucket", nil, []string{"create", "s3://no-such-bucket/t", "--schema", "a:long"},
-			[]string{"s3://no-such-bucket/t: bucket no-such-bucket does not exist: create it or pass --create-bucket"}},
-		{"info s3 wrong secret", map[string]string{"AWS_SECRET_ACCESS_KEY": "wrong"}, []string{"info", "s3://" + minio.Bucket(t) + "/t"},
-			[]string{"access denied (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}},
-		{"info azblob wrong key", map[string]string{"AZURE_STORAGE_KEY": "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk="},
-			[]string{"info", "azblob://" + azurite.Bucket(t) + "/t"},
-			[]string{"access denied (AuthorizationFailure): check AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY"}},
-		{"info s3 no region", map[string]string{"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": "/nonexistent"},
-			[]string{"info", "s3://b/t"}, []string{"s3://b/t: no region: set AWS_REGION or add ?region= to the URL"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			r := deltactl(t, tc.args...)
-			t.Log(r.stderr)
-			oneLine(t, r, tc.want...)
-		})
-	}
-}
-
-// --create-bucket on create and ingest makes the table's bucket when it is missing.
-func TestCreateBucketFlag(t *testing.T) {
-	for _, srv := range []func(testing.TB) *testservers.Server{testservers.MinIO, testservers.GCS, testservers.Azurite} {
-		s := srv(t)
+// eachServer runs fn as a parallel subtest per server.
+func eachServer(t *testing.T, fn func(t *testing.T, s *testservers.Server)) {
+	for _, start := range servers {
+		s := start(t)
 		t.Run(s.Name, func(t *testing.T) {
-			seq := time.Now().UnixNano() % 1e9
-			table := fmt.Sprintf("%s://create-%d/tables/t", s.Scheme, seq)
-			mustRun(t, "create", table, "--schema", "a:long", "--create-bucket")
-			info := decodeObject(t, mustRun(t, "info", table, "--json"))
-			if v := fmt.Sprint(info["version"]); v != "0" {
-				t.Errorf("info version = %s, want 0", v)
-			}
-			// ingest into a table in a bucket that does not exist yet.
-			raster := fmt.Sprintf("%s://ingest-%d/tiles", s.Scheme, seq)
-			r := deltactl(t, "ingest", raster, testRaster(t, "rgb.tif"))
-			oneLine(t, r, raster+": ", "does not exist: create it or pass --create-bucket")
-			out := decodeObject(t, mustRun(t, "ingest", raster, testRaster(t, "rgb.tif"), "--create-bucket", "--json"))
-			if out["committed"] != true {
-				t.Errorf("ingest --create-bucket: committed = %v, want true", out["committed"])
-			}
+			t.Parallel()
+			fn(t, s)
 		})
 	}
 }
 
-// Standard output holds deltactl's output and nothing else. Without GCS credentials gocloud's
-// GCS opener printed a warning there (without a newline), before any --json output.
-func TestStdoutOnlyOurs(t *testing.T) {
-	gcs := testservers.GCS(t)
-	table := gcs.URL(t, "t")
-	mustRun(t, "create", table, "--schema", "a:long")
-	r := deltactlProcess(t, nil, "info", table, "--json")
-	if r.code != 0 {
-		t.Fatalf("info: exit %d, stderr:\n%s", r.code, r.stderr)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
-		t.Errorf("stdout of info --json is not one JSON object (%v):\n%s", err, r.stdout)
-	}
-	// No emulator, no credentials: one line on stderr, nothing on stdout.
-	noCreds := []string{"STORAGE_EMULATOR_HOST=", "GOOGLE_APPLICATION_CREDENTIALS=", "HOME=" + t.TempDir(), "CLOUDSDK_CONFIG=" + t.TempDir()}
-	r = deltactlProcess(t, noCreds, "info", "gs://b/t", "--json")
-	t.Log(r.stderr)
-	oneLine(t, r, "gs://b/t: no Google credentials")
-}
-
-// Ctrl-C during an ingest into Azure: deltactl stops with an error, never a panic. (gocloud
-// v0.47's azblob Writer panicked in Close when its streamed upload was cancelled: 4 crashes in
-// 13 tries.) The interrupt comes at several points of the ingest.
-func TestIngestInterruptedAzure(t *testing.T) {
-	azurite := testservers.Azurite(t)
-	src := t.TempDir() + "/big.tif"
-	gdalTool(t, "gdal_create", "-q", "-of", "GTiff", "-outsize", "3000", "3000", "-bands", "3", "-ot", "Byte",
-		"-burn", "7", "-burn", "70", "-burn", "170", "-a_srs", "EPSG:32631",
-		"-a_ullr", "500000", "4650000", "530000", "4620000", src)
-	self, err := os.Executable()
+// upload puts local files into a store: objects maps keys under base to local paths.
+func upload(t *testing.T, base string, objects map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := delta.OpenStore(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	interrupted := 0
-	for _, after := range []time.Duration{300 * time.Millisecond, 800 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
-		table := azurite.URL(t, "tiles")
-		cmd := exec.Command(self, "ingest", table, src, "--target-file-size", "256KiB", "--levels", "0")
-		cmd.Env = append(os.Environ(), envRunMain+"=1")
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Start(); err != nil {
+	defer st.Close()
+	for key, path := range objects {
+		b, err := os.ReadFile(path)
+		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(after)
-		cmd.Process.Signal(os.Interrupt)
-		err := cmd.Wait()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGINT {
-				// On a loaded machine the interrupt can come before deltactl handles it.
-				t.Logf("interrupt after %s: came before deltactl started", after)
-				continue
-			}
+		if err := st.Put(ctx, key, b); err != nil {
+			t.Fatalf("put %s/%s: %v", base, key, err)
 		}
-		t.Logf("interrupt after %s: exit %d: %s", after, code, firstLine(errb.String()))
-		if strings.Contains(errb.String(), "panic") || (code != exitOK && code != exitFailure) {
-			t.Errorf("interrupt after %s: exit %d, stderr:\n%s", after, code, errb.String())
-		}
-		if code == exitFailure {
-			interrupted++
-		}
-	}
-	if interrupted == 0 {
-		t.Errorf("no ingest was interrupted before it finished: the test did not test anything")
 	}
 }
 
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
+// download copies an object to a local file and returns its path.
+func download(t *testing.T, base, key string) string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := delta.OpenStore(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := delta.ReadAll(ctx, st, key)
+	if err != nil {
+		t.Fatalf("read %s/%s: %v", base, key, err)
+	}
+	p := filepath.Join(t.TempDir(), filepath.Base(key))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
-// A store error is printed alone, unless the command's own message says that something was
-// committed, or may have been: that must not be lost.
-func TestStoreErrorLine(t *testing.T) {
-	se := &delta.StoreError{URL: "s3://b/t", Kind: delta.ErrUnreachable, Detail: "cannot reach http://127.0.0.1:9 (connection refused)",
-		Hint: "check AWS_ENDPOINT_URL or ?endpoint= in the URL, and the network"}
-	line := se.Error()
-	for _, tc := range []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"wrapped", fmt.Errorf("read table s3://b/t: list _delta_log/: %w", se), line},
-		{"committed", fmt.Errorf("ingest into s3://b/t committed version 3, then: %w", se),
-			"ingest into s3://b/t committed version 3, then: " + line},
-		{"outcome unknown", fmt.Errorf("commit version 4: %w", errors.Join(delta.ErrCommitUnknown, se)),
-			"commit version 4: " + delta.ErrCommitUnknown.Error() + "; " + line},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := storeErrorLine(tc.err, se); got != tc.want {
-				t.Errorf("storeErrorLine = %q, want %q", got, tc.want)
+// scenes makes n local scenes of rgb.tif's band layout side by side (3 km apart) and returns
+// their paths; the first is rgb.tif itself.
+func scenes(t *testing.T, n int) []string {
+	t.Helper()
+	a := testRaster(t, "rgb.tif")
+	out := []string{a}
+	dir := t.TempDir()
+	for i := 1; i < n; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("scene-%02d.tif", i))
+		x := 500000 + 3000*i
+		gdalTool(t, "gdal_translate", "-q", "-a_ullr", fmt.Sprint(x), "4650000", fmt.Sprint(x+3000), "4648000", a, p)
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestVerbsOnStores runs every verb on each object store, table and sources both remote:
+// create, ingest, info, files, history, export (to a local file and to the bucket),
+// checkpoint (classic and V2), cleanup-metadata, optimize, vacuum lite and full; the exports
+// equal the sources pixel for pixel before and after the maintenance.
+func TestVerbsOnStores(t *testing.T) {
+	local := scenes(t, 2)
+	cog := filepath.Join(t.TempDir(), "cog.tif")
+	gdalTool(t, "gdal_translate", "-q", "-a_ullr", "500000", "4648000", "503000", "4646000", "-of", "COG",
+		"-co", "BLOCKSIZE=128", "-co", "OVERVIEWS=AUTO", "-co", "OVERVIEW_COUNT=2", "-co", "RESAMPLING=NEAREST", local[0], cog)
+	local = append(local, cog)
+
+	eachServer(t, func(t *testing.T, s *testservers.Server) {
+		base := s.Scheme + "://" + s.Bucket(t)
+		upload(t, base, map[string]string{"scenes/a.tif": local[0], "scenes/b.tif": local[1], "scenes/c.tif": local[2]})
+		src := []string{base + "/scenes/a.tif", base + "/scenes/b.tif", base + "/scenes/c.tif"}
+		table := base + "/tables/tiles"
+
+		created := decodeObject(t, mustRun(t, "create", base+"/tables/events", "--schema", "ts:timestamp,kind:string", "--json"))
+		if num(t, created, "version") != 0 {
+			t.Fatalf("create: %v", created)
+		}
+
+		sum := decodeObject(t, mustRun(t, "ingest", table, src[0], src[1], "--json"))
+		if num(t, sum, "version") != 0 || sum["committed"] != true || num(t, sum, "tiles") != 4 {
+			t.Fatalf("ingest: %v", sum)
+		}
+		sum = decodeObject(t, mustRun(t, "ingest", table, src[2], src[0], "--json"))
+		if num(t, sum, "version") != 1 || sum["committed"] != true {
+			t.Fatalf("second ingest: %v", sum)
+		}
+		for _, s := range sum["sources"].([]any) {
+			s := s.(map[string]any)
+			// uri is the source's identity (on Azure it names the account); given, the URL as given.
+			given, _ := s["given"].(string)
+			if given == "" {
+				given = s["uri"].(string)
 			}
+			if want := map[string]string{src[0]: "unchanged", src[2]: "added"}[given]; s["status"] != want {
+				t.Errorf("second ingest: source %v, want %s", s, want)
+			}
+		}
+		info := decodeObject(t, mustRun(t, "info", table, "--json"))
+		records, files := num(t, info, "numRecords"), num(t, info, "numFiles")
+		if num(t, info, "version") != 1 || files < 2 || records < 6 {
+			t.Fatalf("info: %v", info)
+		}
+		if lines := decodeLines(t, mustRun(t, "files", table, "--json")); int64(len(lines)) != files {
+			t.Errorf("files lists %d files, info says %d", len(lines), files)
+		}
+		if hist := decodeLines(t, mustRun(t, "history", table, "--json")); len(hist) != 2 {
+			t.Errorf("history: %v", hist)
+		}
+
+		exportAll := func(stage string) {
+			t.Helper()
+			out := filepath.Join(t.TempDir(), "a.tif")
+			mustRun(t, "export", table, "--source", src[0], "--out", out)
+			assertSamePixels(t, local[0], out)
+			key := "exports/" + stage + "/c.tif"
+			exp := decodeObject(t, mustRun(t, "export", table, "--source", src[2], "--out", base+"/"+key, "--format", "COG", "--json"))
+			got := download(t, base, key)
+			assertSamePixels(t, local[2], got)
+			if fi, _ := os.Stat(got); num(t, exp, "bytes") != fi.Size() {
+				t.Errorf("export to %s/%s: bytes %v, the object has %d", base, key, exp["bytes"], fi.Size())
+			}
+		}
+		exportAll("ingested")
+
+		cp := decodeObject(t, mustRun(t, "checkpoint", table, "--json"))
+		if num(t, cp, "version") != 1 || cp["format"] != "classic" {
+			t.Errorf("checkpoint: %v", cp)
+		}
+		// A third ingest (b again, changed: replaced), then a V2 checkpoint.
+		upload(t, base, map[string]string{"scenes/b.tif": local[0]})
+		sum = decodeObject(t, mustRun(t, "ingest", table, src[1], "--json"))
+		if num(t, sum, "version") != 2 || sum["sources"].([]any)[0].(map[string]any)["status"] != "replaced" {
+			t.Fatalf("ingest of a changed source: %v", sum)
+		}
+		cp = decodeObject(t, mustRun(t, "checkpoint", table, "--v2", "--json"))
+		if cp["format"] != "v2" {
+			t.Errorf("checkpoint --v2: %v", cp)
+		}
+		cv := num(t, cp, "version")
+		// The cutoff is truncated to the start of its day (as Spark's is): everything here was
+		// written today, so nothing is old enough, on any store.
+		cm := decodeObject(t, mustRun(t, "cleanup-metadata", table, "--retention", "1ns", "--json"))
+		if len(cm["deleted"].([]any)) != 0 {
+			t.Errorf("cleanup-metadata deleted today's log files: %v", cm)
+		}
+		info = decodeObject(t, mustRun(t, "info", table, "--json"))
+		if num(t, info, "lastCheckpointVersion") != cv || num(t, info, "numRecords") != records {
+			t.Errorf("info after checkpoints and cleanup: %v", info)
+		}
+
+		opt := decodeObject(t, mustRun(t, "optimize", table, "--cluster-by", "quadbin", "--json"))
+		if num(t, opt, "filesRemoved") < 2 || num(t, opt, "filesAdded") < 1 {
+			t.Fatalf("optimize: %v", opt)
+		}
+		removed := num(t, opt, "filesRemoved") + 1 // and the file the replace removed
+		lite := decodeObject(t, mustRun(t, "vacuum", table, "--retention", "1ns", "--force-retention", "--json"))
+		if num(t, lite, "deleted") != removed {
+			t.Errorf("vacuum lite deleted %v files, want the %d removed ones: %v", lite["deleted"], removed, lite)
+		}
+		// An orphan (a data file no commit names): only full mode finds it.
+		upload(t, table, map[string]string{"part-orphan.parquet": local[0]})
+		full := decodeObject(t, mustRun(t, "vacuum", table, "--full", "--retention", "1ns", "--force-retention", "--json"))
+		if num(t, full, "deleted") != 1 {
+			t.Errorf("vacuum --full: %v", full)
+		}
+		info = decodeObject(t, mustRun(t, "info", table, "--json"))
+		if num(t, info, "numRecords") != records {
+			t.Errorf("info after maintenance: %v", info)
+		}
+		exportAll("maintained")
+	})
+}
+
+// TestConcurrencyOnStores runs writers as separate processes on each store: 4 processes x 3
+// sources into one new table (12 sources exactly once, versions contiguous); 2 processes with
+// different app ids on the same sources (exactly once).
+func TestConcurrencyOnStores(t *testing.T) {
+	local := scenes(t, 12)
+	eachServer(t, func(t *testing.T, s *testservers.Server) {
+		base := s.Scheme + "://" + s.Bucket(t)
+		objs := map[string]string{}
+		var src []string
+		for i, p := range local {
+			key := fmt.Sprintf("scenes/s%02d.tif", i)
+			objs[key] = p
+			src = append(src, base+"/"+key)
+		}
+		upload(t, base, objs)
+
+		t.Run("disjoint", func(t *testing.T) {
+			table := base + "/tables/disjoint"
+			runProcs(t, 4, func(i int) []string {
+				return append([]string{"ingest", table, "--json"}, src[3*i:3*i+3]...)
+			})
+			checkExactlyOnce(t, table, src)
 		})
+		t.Run("same sources, different app ids", func(t *testing.T) {
+			table := base + "/tables/shared"
+			runProcs(t, 2, func(i int) []string {
+				return append([]string{"ingest", table, "--app-id", fmt.Sprintf("app-%d", i), "--json"}, src[:6]...)
+			})
+			checkExactlyOnce(t, table, src[:6])
+		})
+	})
+}
+
+// runProcs starts n deltactl processes at once and fails the test unless all exit 0.
+func runProcs(t *testing.T, n int, args func(i int) []string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([][]byte, n)
+	for i := range n {
+		cmd := exec.Command(self, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childArgs+"="+strings.Join(args(i), "\n"))
+		wg.Go(func() { outs[i], errs[i] = cmd.CombinedOutput() })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("process %d (%s): %v\n%s", i, strings.Join(args(i), " "), err, outs[i])
+		}
+	}
+}
+
+// checkExactlyOnce checks that the table holds each source's tiles once (2 per scene), that no
+// other source is there, and that its versions are contiguous from 0.
+func checkExactlyOnce(t *testing.T, table string, src []string) {
+	t.Helper()
+	info := decodeObject(t, mustRun(t, "info", table, "--json"))
+	if got, want := num(t, info, "numRecords"), int64(2*len(src)); got != want {
+		t.Errorf("%s holds %d tiles, want %d (2 for each of %d sources)", table, got, want, len(src))
+	}
+	hist := decodeLines(t, mustRun(t, "history", table, "--json"))
+	for i, h := range hist {
+		if want := int64(len(hist) - 1 - i); num(t, h, "version") != want {
+			t.Fatalf("history is not contiguous: entry %d is version %v, want %d", i, h["version"], want)
+		}
+	}
+	for _, s := range src {
+		out := filepath.Join(t.TempDir(), "x.tif")
+		mustRun(t, "export", table, "--source", s, "--out", out)
 	}
 }

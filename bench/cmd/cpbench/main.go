@@ -57,6 +57,7 @@ type config struct {
 	rowGroup   int64
 	cpuProfile string
 	heapProf   string
+	liveProf   string
 	heapEvery  time.Duration
 	noSync     bool
 	version    int64
@@ -71,10 +72,21 @@ type result struct {
 	Tombstones  int64   `json:"tombstones"` // ours only
 	Seconds     float64 `json:"seconds"`
 	HeapPeakMiB float64 `json:"heapPeakMiB"` // sampled live heap, every -heap-every
-	SysMiB      float64 `json:"sysMiB"`      // memory obtained from the OS by the Go runtime
-	OutBytes    int64   `json:"outBytes"`
-	GCs         uint32  `json:"gcs"`
-	OK          bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
+	// LiveMaxMiB is the largest heap live after a forced GC at a batch boundary (-liveprofile).
+	LiveMaxMiB float64 `json:"liveMaxMiB,omitempty"`
+	// GoResidentMaxMiB is the largest memory the Go runtime held and had not returned to the
+	// OS (/memory/classes/total minus heap/released), GoalMaxMiB the largest heap goal, both
+	// sampled every -heap-every; RSSFileMiB and RSSAnonMiB split the resident set at the end
+	// (/proc/self/status): file-backed pages are mostly the binary's own code and data.
+	GoResidentMaxMiB float64 `json:"goResidentMaxMiB"`
+	GoalMaxMiB       float64 `json:"goalMaxMiB"`
+	RSSFileMiB       float64 `json:"rssFileMiB"`
+	RSSAnonMiB       float64 `json:"rssAnonMiB"`
+	HWMMiB           float64 `json:"hwmMiB"`
+	SysMiB           float64 `json:"sysMiB"` // memory obtained from the OS by the Go runtime
+	OutBytes         int64   `json:"outBytes"`
+	GCs              uint32  `json:"gcs"`
+	OK               bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
 }
 
 // tableParams is the part of gentable.json that cpbench checks against.
@@ -94,9 +106,10 @@ func main() {
 	fs := flag.NewFlagSet(c.mode, flag.ExitOnError)
 	fs.StringVar(&c.table, "table", "", "table directory made by gentable")
 	fs.IntVar(&c.batch, "batch", delta.DefaultBatchRows, "rows per record batch (checkpoint.Options.BatchRows)")
-	fs.Int64Var(&c.rowGroup, "rowgroup", 16<<20, "row-group cut in bytes (checkpoint.Options.RowGroupBytes)")
+	fs.Int64Var(&c.rowGroup, "rowgroup", checkpoint.DefaultRowGroupBytes, "row-group cut in bytes (checkpoint.Options.RowGroupBytes)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured work to this file")
 	fs.StringVar(&c.heapProf, "heapprofile", "", "write a heap profile to this file each time the heap live after a GC reaches a new peak (10% over the last)")
+	fs.StringVar(&c.liveProf, "liveprofile", "", "ours: collect garbage at every batch boundary (Options.Progress) and write the heap profile of the largest live heap seen there to this file (exact, unlike -heapprofile; slow: one GC a batch)")
 	fs.DurationVar(&c.heapEvery, "heap-every", 5*time.Millisecond, "live-heap sampling interval")
 	fs.BoolVar(&c.noSync, "nosync", false, "copy: do not fsync the output (the store fsyncs a checkpoint)")
 	fs.Int64Var(&c.version, "version", 1, "txns: the version read")
@@ -154,10 +167,13 @@ func run(ctx context.Context, c config) error {
 		defer stop()
 	}
 	hp := bench.StartHeapPeak(c.heapEvery)
+	rs := startResidentPeak(c.heapEvery)
 	start := time.Now()
 	res, err := work()
 	res.Seconds = time.Since(start).Seconds()
 	res.HeapPeakMiB = float64(hp.Stop()) / (1 << 20)
+	res.GoResidentMaxMiB, res.GoalMaxMiB = rs.stop()
+	res.RSSFileMiB, res.RSSAnonMiB, res.HWMMiB = procStatus()
 	if c.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -182,12 +198,59 @@ func ours(ctx context.Context, c config, p tableParams) (result, error) {
 		return result{}, err
 	}
 	defer st.Close()
-	res, err := checkpoint.Write(ctx, st, p.LatestVersion, checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup})
+	o := checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup}
+	var lp *liveProfiler
+	if c.liveProf != "" {
+		lp = &liveProfiler{path: c.liveProf}
+		o.Progress = func(int64) { lp.sample() }
+	}
+	res, err := checkpoint.Write(ctx, st, p.LatestVersion, o)
 	if err != nil {
 		return result{}, err
 	}
-	return result{Files: res.NumAddFiles, Tombstones: res.NumTombstones, OutBytes: res.SizeInBytes,
-		OK: res.Version == p.LatestVersion && res.NumAddFiles == p.LiveFiles && res.NumTombstones == p.Tombstones}, nil
+	r := result{Files: res.NumAddFiles, Tombstones: res.NumTombstones, OutBytes: res.SizeInBytes,
+		OK: res.Version == p.LatestVersion && res.NumAddFiles == p.LiveFiles && res.NumTombstones == p.Tombstones}
+	if lp != nil {
+		r.LiveMaxMiB = float64(lp.max) / (1 << 20)
+	}
+	return r, lp.err()
+}
+
+// liveProfiler collects garbage at each call and keeps the heap profile of the largest live
+// heap seen: after runtime.GC the profile is exact.
+type liveProfiler struct {
+	path string
+	max  uint64
+	werr error
+}
+
+func (l *liveProfiler) sample() {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	v := s[0].Value.Uint64()
+	if v <= l.max {
+		return
+	}
+	l.max = v
+	f, err := os.Create(l.path)
+	if err != nil {
+		l.werr = err
+		return
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		l.werr = err
+	}
+	if err := f.Close(); err != nil && l.werr == nil {
+		l.werr = err
+	}
+}
+
+func (l *liveProfiler) err() error {
+	if l == nil {
+		return nil
+	}
+	return l.werr
 }
 
 // copyFloor copies checkpoint 1 row for row with arrow-go, the way checkpoint/parquet.go
@@ -225,7 +288,8 @@ func copyFloor(ctx context.Context, c config, p tableParams) (result, error) {
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(false),
 		parquet.WithMaxRowGroupLength(1<<40),
-		parquet.WithDataPageSize(min(1<<20, max(c.rowGroup/16, 256))),
+		parquet.WithDataPageSize(min(64<<10, max(c.rowGroup/16, 256))),
+		parquet.WithBatchSize(128),
 		parquet.WithCreatedBy(delta.EngineInfo),
 	)
 	cw := &countingWriter{w: out}
@@ -243,7 +307,7 @@ func copyFloor(ctx context.Context, c config, p tableParams) (result, error) {
 		if err := fw.WriteBuffered(rec); err != nil {
 			return result{}, err
 		}
-		if fw.RowGroupTotalCompressedBytes()+fw.RowGroupTotalBytesWritten() >= c.rowGroup {
+		if fw.RowGroupTotalBytesWritten() >= c.rowGroup {
 			if err := fw.NewBufferedRowGroupChecked(); err != nil {
 				return result{}, err
 			}
@@ -396,4 +460,60 @@ func txns(ctx context.Context, c config) error {
 	}
 	fmt.Println(string(b))
 	return nil
+}
+
+type residentPeak struct {
+	done, finished chan struct{}
+	res, goal      uint64
+}
+
+// startResidentPeak samples the Go runtime's resident estimate and heap goal every interval.
+func startResidentPeak(interval time.Duration) *residentPeak {
+	r := &residentPeak{done: make(chan struct{}), finished: make(chan struct{})}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	go func() {
+		defer close(r.finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			r.res = max(r.res, s[0].Value.Uint64()-s[1].Value.Uint64())
+			r.goal = max(r.goal, s[2].Value.Uint64())
+			select {
+			case <-r.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return r
+}
+
+func (r *residentPeak) stop() (resMiB, goalMiB float64) {
+	close(r.done)
+	<-r.finished
+	return float64(r.res) / (1 << 20), float64(r.goal) / (1 << 20)
+}
+
+// procStatus returns RssFile, RssAnon and VmHWM of this process in MiB (zeros off Linux).
+func procStatus() (file, anon, hwm float64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb float64
+		switch {
+		case strings.HasPrefix(line, "RssFile:"):
+			_, _ = fmt.Sscanf(line, "RssFile: %f kB", &kb)
+			file = kb / 1024
+		case strings.HasPrefix(line, "RssAnon:"):
+			_, _ = fmt.Sscanf(line, "RssAnon: %f kB", &kb)
+			anon = kb / 1024
+		case strings.HasPrefix(line, "VmHWM:"):
+			_, _ = fmt.Sscanf(line, "VmHWM: %f kB", &kb)
+			hwm = kb / 1024
+		}
+	}
+	return file, anon, hwm
 }
