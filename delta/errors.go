@@ -48,3 +48,47 @@ func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 func corrupt(path string, version int64, format string, args ...any) error {
 	return &CorruptError{Path: path, Version: version, Err: fmt.Errorf(format, args...)}
 }
+
+// Errors of a store that cannot be used at all, whatever the operation: each is wrapped in a
+// *StoreError that names the URL and what to set.
+var (
+	// ErrNoBucket means the bucket (an Azure container) of a table URL does not exist.
+	ErrNoBucket = errors.New("delta: bucket does not exist")
+	// ErrAccessDenied means the service refused the credentials, or found none.
+	ErrAccessDenied = errors.New("delta: access denied")
+	// ErrUnreachable means the service did not answer: a refused connection, an unknown host,
+	// or no answer within the request time limit.
+	ErrUnreachable = errors.New("delta: store unreachable")
+	// ErrNoRegion means an s3:// URL has no AWS region, from the environment or the URL.
+	ErrNoRegion = errors.New("delta: no region")
+)
+
+// StoreError reports a store that cannot be used as configured: Kind is one of ErrNoBucket,
+// ErrAccessDenied, ErrUnreachable and ErrNoRegion. Its message is one line that names the URL,
+// what went wrong and what to set, such as
+//
+//	s3://b/t: cannot reach http://127.0.0.1:9 (connection refused): check AWS_ENDPOINT_URL or ?endpoint=
+//
+// errors.Is matches Kind, and the service's own error (Err) when there is one.
+type StoreError struct {
+	URL    string // the table or object URL, as given
+	Kind   error
+	Detail string // what went wrong, such as "bucket b does not exist", without the URL
+	Hint   string // what to do, such as "set AWS_REGION or add ?region= to the URL"
+	Err    error  // the service's or the SDK's error, or nil
+}
+
+func (e *StoreError) Error() string {
+	msg := e.URL + ": " + e.Detail
+	if e.Hint != "" {
+		msg += ": " + e.Hint
+	}
+	return msg
+}
+
+func (e *StoreError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.Err}
+}

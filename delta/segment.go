@@ -48,15 +48,20 @@ func ParseLastCheckpoint(b []byte) (LastCheckpoint, error) {
 }
 
 // readLastCheckpoint returns the hint, or ok=false when it is missing or unusable. Only a
-// cancelled context is an error: the hint is never needed for correctness.
+// cancelled context and a store that cannot be used at all (a *StoreError) are errors: the
+// hint is never needed for correctness.
 func readLastCheckpoint(ctx context.Context, s Store) (LastCheckpoint, bool, error) {
 	b, err := ReadAll(ctx, s, LastCheckpointKey)
 	if err != nil {
 		if ctx.Err() != nil {
 			return LastCheckpoint{}, false, ctx.Err()
 		}
+		if se := (*StoreError)(nil); errors.As(err, &se) {
+			// A store that cannot be used at all (no bucket, refused credentials, no answer
+			// within the time limit): the listing would fail the same way, after as long again.
+			return LastCheckpoint{}, false, err
+		}
 		if !errors.Is(err, ErrNotFound) {
-			// The listing that follows reports a store that does not answer.
 			slog.Debug("ignoring unreadable _last_checkpoint", "table", s.URL(), "err", err)
 		}
 		return LastCheckpoint{}, false, nil

@@ -20,10 +20,7 @@ import (
 	azblobblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // registers azblob://
-	_ "gocloud.dev/blob/gcsblob"   // registers gs://
 	"gocloud.dev/blob/memblob"
-	_ "gocloud.dev/blob/s3blob" // registers s3://
 	"gocloud.dev/gcerrors"
 )
 
@@ -188,7 +185,16 @@ func (r *ReaderAt) Seek(offset int64, whence int) (int64, error) {
 // OpenStore opens the store for a table URL: a plain path or file://, mem://NAME, s3://, gs://,
 // azblob://. mem:// buckets are shared by name within the process, so two opens of
 // mem://scratch see the same objects.
-func OpenStore(ctx context.Context, rawURL string) (Store, error) {
+//
+// Stores on a service (s3, gs, azblob) read their credentials and endpoints from the usual
+// environment of each (AWS_*, GOOGLE_APPLICATION_CREDENTIALS and STORAGE_EMULATOR_HOST,
+// AZURE_STORAGE_*) and from the URL's query parameters, as gocloud.dev/blob's URL openers do;
+// they print nothing. Every call runs under a time limit and failed requests are retried with
+// backoff (see WithRequestTimeout and WithMaxAttempts). A missing bucket, refused or missing
+// credentials, a missing AWS region and an unreachable endpoint are reported as a *StoreError
+// (matching ErrNoBucket, ErrAccessDenied, ErrNoRegion or ErrUnreachable) whose one-line
+// message names the URL and what to set.
+func OpenStore(ctx context.Context, rawURL string, opts ...StoreOption) (Store, error) {
 	if rawURL == "" {
 		return nil, fmt.Errorf("open store: empty table URL")
 	}
@@ -215,19 +221,54 @@ func OpenStore(ctx context.Context, rawURL string) (Store, error) {
 		// leaves the others working (memblob's Close does nothing).
 		return &bucketStore{url: rawURL, kind: "mem", b: blob.PrefixedBucket(memBucket(u.Host), prefix)}, nil
 	case "s3", "gs", "azblob":
-		prefix := strings.Trim(u.Path, "/")
-		bu := *u
-		bu.Path = ""
-		b, err := blob.OpenBucket(ctx, bu.String())
+		o := newStoreOptions(opts)
+		c, err := dial(ctx, rawURL, u, o)
 		if err != nil {
-			return nil, fmt.Errorf("open store %q: %w", rawURL, err)
+			return nil, err
 		}
-		if prefix != "" {
-			b = blob.PrefixedBucket(b, prefix+"/")
+		if prefix := strings.Trim(u.Path, "/"); prefix != "" {
+			// The prefixed views own the buckets they wrap (closing one closes its bucket).
+			c.b = blob.PrefixedBucket(c.b, prefix+"/")
+			c.cond = blob.PrefixedBucket(c.cond, prefix+"/")
 		}
-		return &bucketStore{url: rawURL, kind: u.Scheme, b: b}, nil
+		return &cloudStore{bucketStore: &bucketStore{url: rawURL, kind: u.Scheme, b: c.b, cond: c.cond}, conn: c, timeout: o.timeout}, nil
 	}
 	return nil, fmt.Errorf("open store %q: unsupported scheme %q (want a path, file, mem, s3, gs or azblob)", rawURL, u.Scheme)
+}
+
+// CreateBucket creates the bucket of a table URL (an S3 bucket, a GCS bucket in the project
+// GOOGLE_CLOUD_PROJECT names, an Azure container) when it does not exist; a bucket that exists
+// is left as it is. Local and mem:// tables need none: it does nothing for them. Its errors
+// are those of OpenStore.
+func CreateBucket(ctx context.Context, tableURL string, opts ...StoreOption) error {
+	if !strings.Contains(tableURL, "://") {
+		return nil
+	}
+	u, err := url.Parse(tableURL)
+	if err != nil {
+		return fmt.Errorf("create bucket of %q: %w", tableURL, err)
+	}
+	switch u.Scheme {
+	case "file", "mem":
+		return nil
+	}
+	o := newStoreOptions(opts)
+	c, err := dial(ctx, tableURL, u, o)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	s := &cloudStore{bucketStore: &bucketStore{url: tableURL, kind: u.Scheme}, conn: c, timeout: o.timeout}
+	w := s.watch(ctx)
+	defer w.stop()
+	if err := s.classify(w, c.create(w.ctx)); err != nil {
+		var se *StoreError
+		if errors.As(err, &se) {
+			return err
+		}
+		return fmt.Errorf("create bucket %s of %s: %w", u.Host, tableURL, err)
+	}
+	return nil
 }
 
 var (
@@ -252,6 +293,18 @@ type bucketStore struct {
 	url  string
 	kind string // "mem", "s3", "gs" or "azblob": how reads are pinned and writes made conditional
 	b    *blob.Bucket
+	// cond serves conditional writes (nil: b does). Its client retries only the requests the
+	// service refused unseen (throttling, no connection): retrying a put-if-absent that landed
+	// but answered 5xx would report ErrExist for a write that won.
+	cond *blob.Bucket
+}
+
+// condBucket is the bucket conditional writes go through.
+func (s *bucketStore) condBucket() *blob.Bucket {
+	if s.cond != nil {
+		return s.cond
+	}
+	return s.b
 }
 
 func (s *bucketStore) URL() string { return s.url }
@@ -458,9 +511,9 @@ func (s *bucketStore) Put(ctx context.Context, key string, data []byte) error {
 // PutIfAbsent uses Bucket.Upload rather than a Writer: on azblob the Writer path of gocloud
 // v0.47 panics when a conditional write loses.
 func (s *bucketStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
-	err := s.b.Upload(ctx, key, bytes.NewReader(data), &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true})
+	err := s.condBucket().Upload(ctx, key, bytes.NewReader(data), &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true})
 	if gcerrors.Code(err) == gcerrors.FailedPrecondition {
-		// The conditional write lost (S3 412, GCS 412, memblob).
+		// The conditional write lost (S3 412, GCS 412, Azure 409, memblob).
 		return fmt.Errorf("put-if-absent %s: %w", key, errors.Join(ErrExist, err))
 	}
 	if err != nil {
@@ -469,21 +522,9 @@ func (s *bucketStore) PutIfAbsent(ctx context.Context, key string, data []byte) 
 	return nil
 }
 
+// Create streams to the key; on azblob through Bucket.Upload fed by a pipe (see pipeUpload).
 func (s *bucketStore) Create(ctx context.Context, key string) (io.WriteCloser, error) {
-	w, err := s.b.NewWriter(ctx, key, &blob.WriterOptions{ContentType: contentType(key)})
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", key, mapErr(err))
-	}
-	return w, nil
-}
-
-// CreateIfAbsent streams to the final key with a conditional write (If-None-Match: * on S3
-// and Azure, a does-not-exist precondition on GCS, checked at Close on memblob), so the
-// object appears whole at Close or not at all, and memory stays one upload part. On azblob
-// the upload goes through Bucket.Upload fed by a pipe: gocloud v0.47's azblob Writer panics
-// when a conditional write loses or is aborted, its Upload path does not.
-func (s *bucketStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error) {
-	opts := &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true}
+	opts := &blob.WriterOptions{ContentType: contentType(key)}
 	if s.kind == "azblob" {
 		return newPipeUpload(ctx, s.b, key, opts), nil
 	}
@@ -491,22 +532,45 @@ func (s *bucketStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteC
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", key, mapErr(err))
 	}
-	return &condWriter{w: w, key: key}, nil
+	return &writer{w: w, key: key}, nil
 }
 
-// condWriter maps a lost conditional write to ErrExist.
-type condWriter struct {
+// CreateIfAbsent streams to the final key with a conditional write (If-None-Match: * on S3
+// and Azure, a does-not-exist precondition on GCS, checked at Close on memblob), so the
+// object appears whole at Close or not at all, and memory stays one upload part. On azblob
+// the upload goes through Bucket.Upload fed by a pipe (see pipeUpload).
+func (s *bucketStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error) {
+	opts := &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true}
+	if s.kind == "azblob" {
+		return newPipeUpload(ctx, s.condBucket(), key, opts), nil
+	}
+	w, err := s.condBucket().NewWriter(ctx, key, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", key, mapErr(err))
+	}
+	return &writer{w: w, key: key}, nil
+}
+
+// writer wraps a gocloud Writer: Close maps a lost conditional write to ErrExist, and a
+// Writer whose context is cancelled is closed (gocloud requires it) to abort the upload.
+type writer struct {
 	w   *blob.Writer
 	key string
 }
 
-func (w *condWriter) Write(p []byte) (int, error) { return w.w.Write(p) }
-
-func (w *condWriter) Close() error {
-	return condCloseErr(w.key, w.w.Close())
+func (w *writer) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		return n, fmt.Errorf("write %s: %w", w.key, mapErr(err))
+	}
+	return n, nil
 }
 
-func condCloseErr(key string, err error) error {
+func (w *writer) Close() error {
+	return closeErr(w.key, w.w.Close())
+}
+
+func closeErr(key string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -516,12 +580,18 @@ func condCloseErr(key string, err error) error {
 	return fmt.Errorf("create %s: %w", key, mapErr(err))
 }
 
-// pipeUpload streams writes into one Bucket.Upload call running in its own goroutine.
+// pipeUpload streams writes into one Bucket.Upload call running in its own goroutine. It is
+// how azblob objects are streamed: gocloud v0.47's azblob Writer panics in Close (a nil
+// pointer, azureblob.go:1075) whenever its streamed upload failed, which a cancelled context
+// or a lost conditional write makes it do; its Upload path has no such fault. Close after a
+// cancelled context aborts the upload: nothing is published.
 type pipeUpload struct {
 	ctx  context.Context
 	key  string
 	pw   *io.PipeWriter
 	done chan error
+	err  error // the upload's outcome, once Close has it
+	shut bool
 }
 
 func newPipeUpload(ctx context.Context, b *blob.Bucket, key string, opts *blob.WriterOptions) *pipeUpload {
@@ -539,19 +609,28 @@ func newPipeUpload(ctx context.Context, b *blob.Bucket, key string, opts *blob.W
 func (u *pipeUpload) Write(p []byte) (int, error) {
 	n, err := u.pw.Write(p)
 	if err != nil {
-		return n, fmt.Errorf("write %s: %w", u.key, err)
+		if cerr := u.ctx.Err(); cerr != nil {
+			err = cerr
+		}
+		return n, fmt.Errorf("write %s: %w", u.key, mapErr(err))
 	}
 	return n, nil
 }
 
 func (u *pipeUpload) Close() error {
+	if u.shut {
+		return u.err
+	}
+	u.shut = true
 	if err := u.ctx.Err(); err != nil {
 		u.pw.CloseWithError(err) // abort: the upload reads an error and commits nothing
 		<-u.done
-		return fmt.Errorf("create %s: %w", u.key, err)
+		u.err = fmt.Errorf("create %s: %w", u.key, err)
+		return u.err
 	}
 	u.pw.Close()
-	return condCloseErr(u.key, <-u.done)
+	u.err = closeErr(u.key, <-u.done)
+	return u.err
 }
 
 // ListTemp yields nothing: bucket stores write no temporary objects.

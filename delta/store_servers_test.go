@@ -14,7 +14,7 @@ import (
 // Put-if-absent races 8 writers on 200 keys. Azurite joins once its aborted-write panic (in
 // gocloud's azureblob writer) is fixed in our store.
 func TestStoreServers(t *testing.T) {
-	for _, srv := range []func(testing.TB) *testservers.Server{testservers.MinIO, testservers.GCS} {
+	for _, srv := range []func(testing.TB) *testservers.Server{testservers.MinIO, testservers.GCS, testservers.Azurite} {
 		s := srv(t)
 		t.Run(s.Name, func(t *testing.T) {
 			t.Parallel()

@@ -19,6 +19,7 @@ type createOptions struct {
 	name        string
 	description string
 	json        bool
+	bucket      bool
 }
 
 func newCreateCmd() *cobra.Command {
@@ -47,8 +48,8 @@ Prints the new version and the table id; with --json one object:
   deltactl create file:///data/tiles --schema "id:long,value:decimal(10,2)" \
       --name tiles --property delta.checkpointInterval=50
 
-  # In S3, printing the result as JSON
-  deltactl create s3://bucket/tables/events --schema "ts:timestamp,kind:string" --json`,
+  # In S3, printing the result as JSON; the bucket is created if it does not exist
+  deltactl create s3://bucket/tables/events --schema "ts:timestamp,kind:string" --json --create-bucket`,
 		Args: tableArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error { return runCreate(cmd, args[0], &o) }),
 	}
@@ -59,6 +60,7 @@ Prints the new version and the table id; with --json one object:
 	f.StringVar(&o.name, "name", "", "table name")
 	f.StringVar(&o.description, "description", "", "table description")
 	f.BoolVar(&o.json, "json", false, "print the result as JSON")
+	createBucketFlag(cmd, &o.bucket)
 	_ = cmd.MarkFlagRequired("schema")
 	return cmd
 }
@@ -79,6 +81,9 @@ func runCreate(cmd *cobra.Command, url string, o *createOptions) error {
 	}
 
 	ctx := cmd.Context()
+	if err := prepareBucket(ctx, url, o.bucket); err != nil {
+		return err
+	}
 	s, err := openStore(ctx, url)
 	if err != nil {
 		return err
@@ -96,7 +101,7 @@ func runCreate(cmd *cobra.Command, url string, o *createOptions) error {
 		return fmt.Errorf("create table %s: %w", url, delta.ErrTableExists)
 	}
 	if err != nil {
-		return fmt.Errorf("create table %s: %w", url, err)
+		return fmt.Errorf("create table %s: %w", url, bucketHint(err, url))
 	}
 
 	out := cmd.OutOrStdout()

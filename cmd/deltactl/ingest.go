@@ -27,6 +27,7 @@ func newIngestCmd() *cobra.Command {
 		bands      []string
 		appID      string
 		asJSON     bool
+		bucket     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest URL SOURCE...",
@@ -114,7 +115,10 @@ removedFiles, appId, appVersion, commitAttempts, durationNs, seconds and url. On
 				Logger:          warnLogger(cmd.ErrOrStderr()),
 				Txn:             txnOptions(),
 			}
-			return runIngest(cmd, url, sources, opts, asJSON)
+			if err := prepareBucket(cmd.Context(), url, bucket); err != nil {
+				return err
+			}
+			return bucketHint(runIngest(cmd, url, sources, opts, asJSON), url)
 		}),
 	}
 	f := cmd.Flags()
@@ -127,6 +131,7 @@ removedFiles, appId, appVersion, commitAttempts, durationNs, seconds and url. On
 	f.StringSliceVar(&bands, "bands", nil, "band column names, comma-separated, when the ingest creates the table (default b1,b2,...); on an existing table they must be its names")
 	f.StringVar(&appID, "app-id", ingest.DefaultAppID, "app transaction id of the commit")
 	f.BoolVar(&asJSON, "json", false, "print a JSON summary")
+	createBucketFlag(cmd, &bucket)
 	return cmd
 }
 

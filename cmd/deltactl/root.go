@@ -37,12 +37,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var se *delta.StoreError
+	if errors.As(err, &se) {
+		fmt.Fprintf(stderr, "deltactl: %s\n", storeErrorLine(err, se))
+		return exitFailure
+	}
 	fmt.Fprintf(stderr, "deltactl: %v\n", err)
 	code := exitStatus(err)
 	if code == exitUsage && cmd != nil {
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
+}
+
+// storeErrorLine is what deltactl prints for err, which holds se: a store that cannot be used
+// as configured. se's one line names the URL and what to set, and the context the commands
+// add would only bury it; unless that context says something was committed, or may have been.
+func storeErrorLine(err error, se *delta.StoreError) string {
+	if full := err.Error(); errors.Is(err, delta.ErrCommitUnknown) || strings.Contains(full, "committ") {
+		return strings.ReplaceAll(full, "\n", "; ")
+	}
+	return se.Error()
 }
 
 // exitError carries an exit status out of a command.
@@ -93,7 +108,10 @@ raster table, and export writes them back out as a GeoTIFF or COG.
 
 A table is a URL: a plain local path, or a file://, s3://, gs://, azblob:// or mem:// URL.
 Cloud credentials come from the usual environment of each provider (AWS_*, GOOGLE_*,
-AZURE_*).
+AZURE_*). Every request to an object store has a time limit (--timeout, retries included);
+requests answered 5xx or throttled are retried with backoff. A missing bucket, refused
+credentials, a missing AWS region or an unreachable endpoint are reported in one line that
+says what to set.
 
 Every command that reads a table takes --json for machines: the fields of that output are a
 stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage error.`,
@@ -111,6 +129,16 @@ stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage 
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	var timeout time.Duration
+	root.PersistentFlags().DurationVar(&timeout, "timeout", delta.DefaultRequestTimeout,
+		"time limit of each request to an object store (s3, gs, azblob), its retries included; 0 for none")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if timeout < 0 {
+			return usageErrorf("invalid argument %s for --timeout: want 0 (no limit) or more", timeout)
+		}
+		cmd.SetContext(context.WithValue(cmd.Context(), storeOptionsKey{}, []delta.StoreOption{delta.WithRequestTimeout(timeout)}))
+		return nil
+	}
 	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd(), newCheckpointCmd(), newCleanupCmd(),
 		newIngestCmd(), newExportCmd(), newOptimizeCmd(), newVacuumCmd())
 	return root
@@ -133,13 +161,45 @@ func txnOptions() delta.TxnOptions {
 	return delta.TxnOptions{PostCommit: checkpoint.PostCommit(checkpoint.HookOptions{})}
 }
 
+// storeOptionsKey keys the options of every store a command opens in its context (set from
+// the root's flags before the command runs).
+type storeOptionsKey struct{}
+
+func storeOptions(ctx context.Context) []delta.StoreOption {
+	opts, _ := ctx.Value(storeOptionsKey{}).([]delta.StoreOption)
+	return opts
+}
+
 // openStore opens the store of a table URL.
 func openStore(ctx context.Context, url string) (delta.Store, error) {
-	s, err := delta.OpenStore(ctx, url)
+	s, err := delta.OpenStore(ctx, url, storeOptions(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("open table %s: %w", url, err)
 	}
 	return s, nil
+}
+
+// createBucketFlag registers --create-bucket on a command that writes a table.
+func createBucketFlag(cmd *cobra.Command, create *bool) {
+	cmd.Flags().BoolVar(create, "create-bucket", false,
+		"create the table's bucket (S3 bucket, GCS bucket in GOOGLE_CLOUD_PROJECT, Azure container) when it does not exist")
+}
+
+// prepareBucket creates the bucket of a table URL when asked to.
+func prepareBucket(ctx context.Context, url string, create bool) error {
+	if !create {
+		return nil
+	}
+	return delta.CreateBucket(ctx, url, storeOptions(ctx)...)
+}
+
+// bucketHint adds --create-bucket to what a missing bucket of the table at url tells to do.
+func bucketHint(err error, url string) error {
+	var se *delta.StoreError
+	if errors.As(err, &se) && errors.Is(se.Kind, delta.ErrNoBucket) && se.URL == url {
+		se.Hint = "create it or pass --create-bucket"
+	}
+	return err
 }
 
 // timeFlag is a --timestamp value: RFC 3339, or a date meaning midnight UTC.

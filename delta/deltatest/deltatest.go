@@ -94,6 +94,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) delta.Store, opts .
 		{"ListStopEarly", testListStopEarly},
 		{"Create", testCreate},
 		{"CreateAbort", testCreateAbort},
+		{"CreateCancelledMidWrite", testCreateCancelledMidWrite},
 		{"NestedKeys", testNestedKeys},
 		{"PutIfAbsentRace", testPutIfAbsentRace},
 		{"CreateIfAbsent", testCreateIfAbsent},
@@ -618,6 +619,52 @@ func testCreateAbort(t *testing.T, s delta.Store, _ config) {
 	}
 	if got := listKeys(t, s, "", ""); len(got) != 0 {
 		t.Errorf("List after an aborted Create = %q, want nothing", got)
+	}
+}
+
+// testCreateCancelledMidWrite cancels streamed writes while their upload is under way (past
+// the first upload part), then goes on writing and closes: no panic (gocloud v0.47's azblob
+// Writer had one), Close fails, and nothing is published.
+func testCreateCancelledMidWrite(t *testing.T, s delta.Store, c config) {
+	size := max(c.largeSize, 6<<20)
+	for _, tc := range []struct {
+		name   string
+		create func(ctx context.Context, key string) (io.WriteCloser, error)
+	}{
+		{"Create", s.Create},
+		{"CreateIfAbsent", s.CreateIfAbsent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			key := "part-00000-cancelled-" + tc.name + ".parquet"
+			w, err := tc.create(ctx, key)
+			if err != nil {
+				t.Fatalf("%s(%q): %v", tc.name, key, err)
+			}
+			data := pattern(size)
+			const chunk = 64 << 10
+			for off := 0; off < len(data); off += chunk {
+				if off >= len(data)/2 {
+					cancel()
+				}
+				if _, err := w.Write(data[off:min(off+chunk, len(data))]); err != nil {
+					if off < len(data)/2 {
+						t.Fatalf("Write at %d, before cancelling: %v", off, err)
+					}
+					break // a write after the cancel may fail
+				}
+			}
+			if err := w.Close(); err == nil {
+				t.Errorf("Close after cancelling mid-write returned nil, want an error")
+			}
+			if _, err := s.Stat(t.Context(), key); !errors.Is(err, delta.ErrNotFound) {
+				t.Errorf("Stat(%q) after a cancelled %s: error = %v, want ErrNotFound", key, tc.name, err)
+			}
+			if got := listKeys(t, s, "", ""); len(got) != 0 {
+				t.Errorf("List after a cancelled %s = %q, want nothing", tc.name, got)
+			}
+		})
 	}
 }
 
