@@ -50,14 +50,14 @@ func exportToStore(ctx context.Context, store delta.Store, opts ExportOptions, b
 	if err := Export(ctx, store, opts); err != nil {
 		return err
 	}
-	if err := upload(ctx, local, bucket, key); err != nil {
+	if err := upload(ctx, local, bucket, key, opts.StoreOptions); err != nil {
 		return fmt.Errorf("export %s level %d: upload to %s: %w", opts.Source, opts.Level, remote, err)
 	}
 	return nil
 }
 
-func upload(ctx context.Context, local, bucket, key string) error {
-	dst, err := delta.OpenStore(ctx, bucket)
+func upload(ctx context.Context, local, bucket, key string, so []delta.StoreOption) error {
+	dst, err := delta.OpenStore(ctx, bucket, so...)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func upload(ctx context.Context, local, bucket, key string) error {
 }
 
 // OutSize is the size of an export's output, a local file or an object in a store.
-func OutSize(ctx context.Context, out string) (int64, error) {
+func OutSize(ctx context.Context, out string, so ...delta.StoreOption) (int64, error) {
 	bucket, key, ok, err := storeOut(out)
 	if err != nil {
 		return 0, err
@@ -98,7 +98,7 @@ func OutSize(ctx context.Context, out string) (int64, error) {
 		}
 		return fi.Size(), nil
 	}
-	st, err := delta.OpenStore(ctx, bucket)
+	st, err := delta.OpenStore(ctx, bucket, so...)
 	if err != nil {
 		return 0, err
 	}

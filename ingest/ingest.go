@@ -96,7 +96,7 @@ func Ingest(ctx context.Context, store delta.Store, sources []string, opts Optio
 	if len(sources) == 0 {
 		return sum, errors.New("ingest: no sources")
 	}
-	in := &ingestion{store: store, opts: &opts, sum: &sum, now: opts.Now()}
+	in := &ingestion{store: store, opts: &opts, sum: &sum, now: opts.Now(), stores: stores{opts: opts.StoreOptions}}
 	defer in.stores.close()
 	err := in.run(ctx, sources)
 	sum.Duration = time.Since(start)

@@ -39,6 +39,8 @@ type Options struct {
 	// CacheMaxBytes caps GDAL's process-wide block cache (default 64 MiB). It is set before
 	// any raster is opened; the last Ingest or Export to start sets it for the process.
 	CacheMaxBytes int64
+	// StoreOptions open the stores of object sources (request time limit, retries).
+	StoreOptions []delta.StoreOption
 	// TargetFileBytes rolls data files when the tile bytes of a file reach it (default 128
 	// MiB). It is measured before compression, so files come out at most about this size.
 	TargetFileBytes int64
@@ -146,6 +148,8 @@ type ExportOptions struct {
 	BBox *[4]float64
 	// CacheMaxBytes caps GDAL's block cache (default 64 MiB).
 	CacheMaxBytes int64
+	// StoreOptions open the store of an object output (request time limit, retries).
+	StoreOptions []delta.StoreOption
 	// TempDir holds the scratch GTiff of a COG export (default: beside Out).
 	TempDir string
 	// Logger receives GDAL warnings (default slog.Default()).

@@ -30,7 +30,8 @@ type sourceRef struct {
 
 // stores caches the stores opened for the sources of one call.
 type stores struct {
-	m map[string]delta.Store
+	m    map[string]delta.Store
+	opts []delta.StoreOption
 }
 
 func (s *stores) close() {
@@ -43,7 +44,7 @@ func (s *stores) open(ctx context.Context, u string) (delta.Store, error) {
 	if st, ok := s.m[u]; ok {
 		return st, nil
 	}
-	st, err := delta.OpenStore(ctx, u)
+	st, err := delta.OpenStore(ctx, u, s.opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -92,6 +92,7 @@ size of the output), seconds and url.`,
 				Level:         level,
 				BBox:          box,
 				CacheMaxBytes: int64(cacheMax),
+				StoreOptions:  storeOptions(cmd.Context()),
 				Logger:        warnLogger(cmd.ErrOrStderr()),
 			}
 			return runExport(cmd, args[0], opts, asJSON)
@@ -128,7 +129,7 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 	}
 	elapsed := time.Since(start)
 	var size int64 = -1
-	if n, err := ingest.OutSize(ctx, opts.Out); err == nil {
+	if n, err := ingest.OutSize(ctx, opts.Out, opts.StoreOptions...); err == nil {
 		size = n
 	}
 	w := cmd.OutOrStdout()

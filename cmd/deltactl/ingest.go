@@ -108,6 +108,7 @@ removedFiles, appId, appVersion, commitAttempts, durationNs, seconds and url. On
 				Levels:          levels,
 				KeepEmpty:       keepEmpty,
 				CacheMaxBytes:   int64(cacheMax),
+				StoreOptions:    storeOptions(cmd.Context()),
 				TargetFileBytes: int64(targetFile),
 				MaxPixels:       maxPixels,
 				Bands:           bands,

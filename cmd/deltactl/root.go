@@ -111,7 +111,10 @@ Cloud credentials come from the usual environment of each provider (AWS_*, GOOGL
 AZURE_*). Every request to an object store has a time limit (--timeout, retries included);
 requests answered 5xx or throttled are retried with backoff. A missing bucket, refused
 credentials, a missing AWS region or an unreachable endpoint are reported in one line that
-says what to set.
+says what to set. Buckets must exist (create and ingest take --create-bucket). How to point
+at an endpoint (AWS_ENDPOINT_URL, ?endpoint=...&use_path_style=true, STORAGE_EMULATOR_HOST,
+AZURE_STORAGE_DOMAIN) and a worked example per store: README.md, "Tables and sources in
+object stores".
 
 Every command that reads a table takes --json for machines: the fields of that output are a
 stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage error.`,
