@@ -19,6 +19,11 @@
 #      base         the same with BASE_BIN, an ingestbench built from another commit (set BASE_BIN)
 #      gdal         GDAL_CACHEMAX=64 gdal_translate -q -of ENVI SRC /dev/shm/ingestbench-x.envi
 #      raster2pgsql raster2pgsql -t 256x256 SRC tbl > /dev/null
+#      ours-s3      ours with the source and the table in MinIO (s3://ingestbench/...): the
+#                   script starts MinIO from the test servers' cache (make servers) on
+#                   127.0.0.1:$MINIO_PORT (19000) with its data under DIR/minio, on the same disk
+#                   as the local table; the source is uploaded once before the rounds, and each
+#                   run's table is deleted after it (not timed)
 #    each under /usr/bin/time -v. Wall time is measured by this script around the process (the
 #    same clock for the three tools); ours also prints the time it measured around Ingest.
 #    Raw figures: DIR/results.tsv.
@@ -56,6 +61,22 @@ for t in gdal_translate awk python3; do command -v $t >/dev/null || { echo "need
 
 mkdir -p "$DIR/bin" "$DIR/src"
 (cd "$ROOT" && go build -o "$DIR/bin/ingestbench" ./bench/cmd/ingestbench)
+
+# MinIO for ours-s3, stopped when the script exits.
+MINIO_PORT=${MINIO_PORT:-19000}
+case " $TOOLS " in *" ours-s3 "*)
+  minio=${DELTARASTER_SERVERS:-$HOME/.cache/deltaraster/servers}/bin/minio
+  [ -x "$minio" ] || { echo "ours-s3 needs MinIO: run make servers" >&2; exit 1; }
+  rm -rf "$DIR/minio" && mkdir -p "$DIR/minio"
+  MINIO_ROOT_USER=bench MINIO_ROOT_PASSWORD=bench-secret MINIO_BROWSER=off "$minio" server "$DIR/minio" \
+    --address 127.0.0.1:$MINIO_PORT --console-address 127.0.0.1:$((MINIO_PORT + 1)) --quiet >"$DIR/minio.log" 2>&1 &
+  MINIO_PID=$!
+  trap 'kill $MINIO_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:$MINIO_PORT/minio/health/live >/dev/null && break; sleep 0.2; done
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$MINIO_PORT
+  ;;
+esac
 
 # noise.tif: the 2048x2048 pseudo-random grid every raster is made from.
 noise() {
@@ -126,6 +147,9 @@ raster() {
 
 noise
 for s in $SIZES; do raster "${s##*:}"; done
+if [ -n "${MINIO_PID:-}" ]; then
+  for s in $SIZES; do "$DIR/bin/ingestbench" -put "s3://ingestbench/src/r${s##*:}.tif" "$DIR/src/r${s##*:}.tif"; done
+fi
 
 RES="$DIR/results.tsv"
 printf 'size\ttool\tround\tseconds\tcpu_seconds\tmaxrss_kib\traw_bytes\tinner_seconds\n' >"$RES"
@@ -139,6 +163,8 @@ one() {
   t0=$(date +%s%N)
   case $tool in
     ours) "$TIME" -v -o "$tv" "$DIR/bin/ingestbench" -table "$DIR/table" -tile-size 256 -workers "$WORKERS" "$src" >"$out" ;;
+    ours-s3) "$TIME" -v -o "$tv" "$DIR/bin/ingestbench" -table "s3://ingestbench/table-$round" -tile-size 256 \
+      -workers "$WORKERS" -raw-bytes "$raw" "s3://ingestbench/src/r$size.tif" >"$out" ;;
     ours-1w) "$TIME" -v -o "$tv" "$DIR/bin/ingestbench" -table "$DIR/table" -tile-size 256 -workers 1 "$src" >"$out" ;;
     base) "$TIME" -v -o "$tv" "$BASE_BIN" -table "$DIR/table" -tile-size 256 "$src" >"$out" ;;
     gdal) GDAL_CACHEMAX=64 "$TIME" -v -o "$tv" gdal_translate -q -of ENVI "$src" /dev/shm/ingestbench-x.envi >"$out" ;;
@@ -146,6 +172,7 @@ one() {
   esac
   t1=$(date +%s%N)
   rm -rf "$DIR/table" /dev/shm/ingestbench-x.*
+  [ "$tool" != ours-s3 ] || "$DIR/bin/ingestbench" -drop "s3://ingestbench/table-$round"
   if [ "$tool" != gdal ] && [ "$tool" != raster2pgsql ]; then
     inner=$(sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$out")
     local got
@@ -198,8 +225,8 @@ def ratio(a, b):  # median of the per-round ratios: the runs of one round ran si
     rs = [a[k] / b[k] for k in a if k in b]
     return st.median(rs) if rs else None
 f = lambda x, p=2: "n/a" if x is None else f"{x:.{p}f}"
-tools = ["ours", "ours-1w", "base", "gdal", "raster2pgsql"]
-label = {"ours": "ours (ingest.Ingest)", "ours-1w": "ours, 1 worker", "base": "base (BASE_BIN)",
+tools = ["ours", "ours-s3", "ours-1w", "base", "gdal", "raster2pgsql"]
+label = {"ours": "ours (ingest.Ingest)", "ours-s3": "ours, source and table in MinIO", "ours-1w": "ours, 1 worker", "base": "base (BASE_BIN)",
          "gdal": "gdal_translate -of ENVI", "raster2pgsql": "raster2pgsql -t 256x256"}
 print("Medians over the rounds. wall: measured around the process; MB/s: raw pixels / wall / 1e6;")
 print("CPU: user+sys of the process; peak RSS: maximum resident set size from /usr/bin/time -v.")
@@ -224,6 +251,10 @@ for name, size in sizes:
         if sec[k]:
             parts.append(f"vs {t} {f(ratio(sec[k], sec[o]))}")
     print(f"- {name}: " + ", ".join(parts))
+    if sec[(name, "ours-s3")]:
+        s3 = (name, "ours-s3")
+        print(f"- {name}: ours-s3 / ours, throughput {f(ratio(sec[o], sec[s3]))} (target >= 0.8), "
+              f"peak RSS {f(ratio(rss[s3], rss[o]))} (target <= 1.2)")
 big, small = sizes[-1][0], sizes[0][0]
 rb, rs = med(rss[(big, "ours")]), med(rss[(small, "ours")])
 print(f"- ours, peak RSS {big} / {small}: {f(rb / rs if rb and rs else None)} (target <= 1.3)")

@@ -7,10 +7,15 @@
 // rawBytes is width x height x bands x bytes per sample of every level the ingest reads (level
 // 0 and the overviews the source has); MBps is rawBytes / seconds / 1e6.
 //
-//	ingestbench -table DIR [-tile-size 256] [-workers 0] [-cpuprofile F] SOURCE...
+//	ingestbench -table DIR|URL [-tile-size 256] [-workers 0] [-cpuprofile F] [-raw-bytes N] SOURCE...
+//	ingestbench -put URL FILE
+//	ingestbench -drop URL
 //
-// The table directory must not exist (the ingest creates it): a run never appends to an
-// earlier one.
+// The table must not exist (the ingest creates it): a run never appends to an earlier one. A
+// table or source may be an object URL (s3://, gs://, azblob://): -raw-bytes then gives the
+// raw pixel bytes (the sources are not opened again to count them); -drop deletes every
+// object of a table and exits. -put uploads FILE to URL, creating the bucket
+// when it is missing, and exits: it stages a source in a store.
 package main
 
 import (
@@ -21,10 +26,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/airbusgeo/godal"
@@ -41,6 +48,7 @@ type config struct {
 	cpuProfile string
 	memProfile string
 	heapEvery  time.Duration
+	rawBytes   int64
 	sources    []string
 }
 
@@ -68,12 +76,33 @@ func main() {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile, taken when the live heap was largest, to this file")
 	fs.DurationVar(&c.heapEvery, "heap-every", 10*time.Millisecond, "live-heap sampling interval")
+	fs.Int64Var(&c.rawBytes, "raw-bytes", 0, "raw pixel bytes of the sources (required for object sources)")
+	drop := fs.String("drop", "", "delete every object under this table URL and exit")
+	put := fs.String("put", "", "upload the one FILE argument to this object URL and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: ingestbench -table DIR [-tile-size N] [-workers N] [-cpuprofile F] SOURCE...")
 		fs.PrintDefaults()
 	}
 	_ = fs.Parse(os.Args[1:])
 	c.sources = fs.Args()
+	if *drop != "" {
+		if err := dropTable(context.Background(), *drop); err != nil {
+			fmt.Fprintf(os.Stderr, "ingestbench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *put != "" {
+		if len(c.sources) != 1 {
+			fs.Usage()
+			os.Exit(2)
+		}
+		if err := putObject(context.Background(), *put, c.sources[0]); err != nil {
+			fmt.Fprintf(os.Stderr, "ingestbench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if c.table == "" || len(c.sources) == 0 {
 		fs.Usage()
 		os.Exit(2)
@@ -88,16 +117,17 @@ func main() {
 }
 
 func run(ctx context.Context, c config) (result, error) {
-	if _, err := os.Stat(c.table); err == nil {
-		return result{}, fmt.Errorf("table %s exists: the benchmark wants a fresh table", c.table)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return result{}, err
-	}
 	st, err := delta.OpenStore(ctx, c.table)
 	if err != nil {
 		return result{}, err
 	}
 	defer st.Close()
+	if _, err := delta.ReadAll(ctx, st, delta.CommitKey(0)); err == nil {
+		return result{}, fmt.Errorf("table %s exists: the benchmark wants a fresh table", c.table)
+	} else if !errors.Is(err, delta.ErrNotFound) {
+		return result{}, err
+	}
+
 	opts := ingest.Options{
 		TileSize: c.tileSize,
 		Workers:  c.workers,
@@ -131,9 +161,11 @@ func run(ctx context.Context, c config) (result, error) {
 	if !sum.Committed {
 		return result{}, fmt.Errorf("nothing committed: %+v", sum)
 	}
-	raw, err := rawBytes(c.sources)
-	if err != nil {
-		return result{}, err
+	raw := c.rawBytes
+	if raw == 0 {
+		if raw, err = rawBytes(c.sources); err != nil {
+			return result{}, err
+		}
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -143,6 +175,64 @@ func run(ctx context.Context, c config) (result, error) {
 		Workers: c.workers, GOMAXPROCS: runtime.GOMAXPROCS(0),
 		HeapPeakMiB: float64(heap) / (1 << 20), SysMiB: float64(ms.Sys) / (1 << 20),
 	}, nil
+}
+
+// putObject uploads a local file to an object URL in one streamed write, creating the bucket
+// when it is missing.
+func putObject(ctx context.Context, rawURL, file string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	key := strings.TrimPrefix(u.Path, "/")
+	u.Path = ""
+	if err := delta.CreateBucket(ctx, u.String()); err != nil {
+		return err
+	}
+	st, err := delta.OpenStore(ctx, u.String())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := st.Create(wctx, key)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		cancel() // abort: nothing is published
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+// dropTable deletes every object of a table (the benchmark's fresh tables would fill the store).
+func dropTable(ctx context.Context, table string) error {
+	st, err := delta.OpenStore(ctx, table)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var keys []string
+	for obj, err := range st.List(ctx, "", "") {
+		if err != nil {
+			return fmt.Errorf("drop %s: %w", table, err)
+		}
+		keys = append(keys, obj.Key)
+	}
+	for _, k := range keys {
+		if err := st.Delete(ctx, k); err != nil {
+			return fmt.Errorf("drop %s: %w", table, err)
+		}
+	}
+	return nil
 }
 
 // rawBytes is the size of the uncompressed pixels of every level of the sources (local paths).
