@@ -522,9 +522,17 @@ func (s *bucketStore) PutIfAbsent(ctx context.Context, key string, data []byte) 
 	return nil
 }
 
+// A streamed write holds at most streamParts parts of streamPartBytes in flight: the SDKs'
+// defaults (5 parts of 8 MiB on S3, each read into a fresh buffer) took an ingest's peak RSS
+// from 158 to 300 MiB.
+const (
+	streamPartBytes = 8 << 20
+	streamParts     = 2
+)
+
 // Create streams to the key; on azblob through Bucket.Upload fed by a pipe (see pipeUpload).
 func (s *bucketStore) Create(ctx context.Context, key string) (io.WriteCloser, error) {
-	opts := &blob.WriterOptions{ContentType: contentType(key)}
+	opts := &blob.WriterOptions{ContentType: contentType(key), BufferSize: streamPartBytes, MaxConcurrency: streamParts}
 	if s.kind == "azblob" {
 		return newPipeUpload(ctx, s.b, key, opts), nil
 	}
@@ -540,7 +548,7 @@ func (s *bucketStore) Create(ctx context.Context, key string) (io.WriteCloser, e
 // object appears whole at Close or not at all, and memory stays one upload part. On azblob
 // the upload goes through Bucket.Upload fed by a pipe (see pipeUpload).
 func (s *bucketStore) CreateIfAbsent(ctx context.Context, key string) (io.WriteCloser, error) {
-	opts := &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true}
+	opts := &blob.WriterOptions{ContentType: contentType(key), IfNotExist: true, BufferSize: streamPartBytes, MaxConcurrency: streamParts}
 	if s.kind == "azblob" {
 		return newPipeUpload(ctx, s.condBucket(), key, opts), nil
 	}

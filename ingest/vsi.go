@@ -27,8 +27,8 @@ import (
 // GDAL may remember about an earlier path can hide an object written a moment ago.
 const (
 	vsiPrefix    = "/vsideltaraster/"
-	vsiBlockSize = 256 << 10
-	vsiCacheSize = 4 << 20 // per open handle
+	vsiBlockSize = 1 << 20
+	vsiCacheSize = 8 << 20 // per open handle
 )
 
 var (
