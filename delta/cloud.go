@@ -472,7 +472,7 @@ func dialAzure(ctx context.Context, rawURL string, u *url.URL, o storeOptions, n
 		if safeOnly {
 			copts.Retry.ShouldRetry = azureRefusedUnseen
 		}
-		return newAzureClient(svcURL, u.Host, copts)
+		return newAzureClient(svcURL, so.AccountName, u.Host, copts)
 	}
 	all, err := client(false)
 	if err != nil {
@@ -504,8 +504,11 @@ func dialAzure(ctx context.Context, rawURL string, u *url.URL, o storeOptions, n
 
 // newAzureClient picks the credentials as gocloud's azureblob does: a shared key, a SAS token
 // (in the service URL), a connection string, else azidentity's default chain.
-func newAzureClient(svcURL azureblob.ServiceURL, containerName string, copts *container.ClientOptions) (*container.Client, error) {
-	account, key := os.Getenv("AZURE_STORAGE_ACCOUNT"), os.Getenv("AZURE_STORAGE_KEY")
+// newAzureClient signs with the shared key of account (the URL's storage_account, else
+// AZURE_STORAGE_ACCOUNT) when AZURE_STORAGE_KEY is set, else with a SAS token, a connection
+// string or Azure AD, in gocloud's order.
+func newAzureClient(svcURL azureblob.ServiceURL, account, containerName string, copts *container.ClientOptions) (*container.Client, error) {
+	key := os.Getenv("AZURE_STORAGE_KEY")
 	cs := cmpOr(os.Getenv("AZURE_STORAGE_CONNECTION_STRING"), os.Getenv("AZURE_STORAGEBLOB_CONNECTIONSTRING"))
 	containerURL, err := url.JoinPath(string(svcURL), containerName)
 	if err != nil {
