@@ -219,9 +219,13 @@ func TestWatchRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < len(rgb); i += len(rgb) / 10 {
-		f.Write(rgb[i:min(i+len(rgb)/10, len(rgb))])
-		time.Sleep(20 * time.Millisecond)
+	// 20 pieces 50 ms apart, about 5 listings while it grows.
+	step := len(rgb)/20 + 1
+	for i := 0; i < len(rgb); i += step {
+		if _, err := f.Write(rgb[i:min(i+step, len(rgb))]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	f.Close()
 	srcs = append(srcs, slow)
