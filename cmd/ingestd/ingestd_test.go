@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/deltaraster/deltaraster/delta"
 )
 
 func TestHelp(t *testing.T) {
@@ -263,4 +267,100 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("exit %d after SIGINT; log:\n%s", code, p.log())
 	}
 	checkExactlyOnce(t, table, srcs)
+}
+
+// bigScene writes a 3000 x 2000 RGB scene (96 tiles, about 0.2 s to ingest here) made from
+// rgb.tif, and returns its bytes.
+func bigScene(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	small := drop(t, dir, "rgb.tif", raster(t, "rgb.tif"))
+	big := filepath.Join(dir, "big.tif")
+	if out, err := exec.Command("gdal_translate", "-q", "-outsize", "3000", "2000", "-co", "TILED=YES", small, big).CombinedOutput(); err != nil {
+		t.Fatalf("gdal_translate: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestShutdown signals ingestd while a batch of large scenes is being ingested: with the
+// default --shutdown-timeout the batch finishes and commits; with a tiny one it is abandoned
+// and nothing is committed. Both exit 0.
+func TestShutdown(t *testing.T) {
+	big := bigScene(t)
+	in, table := t.TempDir(), filepath.Join(t.TempDir(), "tiles")
+	srcs := []string{drop(t, in, "first.tif", raster(t, "rgb.tif"))}
+	tiles := int64(2)
+	if code, _, stderr := ingestd(t, "--table", table, "--watch", in, "--once", "--metrics-addr", ""); code != exitOK {
+		t.Fatalf("--once: exit %d\n%s", code, stderr)
+	}
+	version := func() int64 {
+		st, err := delta.OpenStore(context.Background(), table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		s, err := delta.Open(context.Background(), st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Version()
+	}
+	for _, tc := range []struct {
+		name    string
+		timeout string
+		commit  bool
+	}{
+		{"finish", "30s", true},
+		{"abandon", "1ms", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub := filepath.Join(in, tc.name)
+			if err := os.Mkdir(sub, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var batch []string
+			for i := range 8 {
+				batch = append(batch, drop(t, sub, fmt.Sprintf("big%d.tif", i), big))
+			}
+			before := version()
+			p := start(t, "--table", table, "--watch", in, "--poll", "50ms", "--batch-max-wait", "50ms",
+				"--metrics-addr", "", "--shutdown-timeout", tc.timeout)
+			p.waitLog(t, "ingestd: new work", 60*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			if code := p.stop(t, syscall.SIGTERM); code != 0 {
+				t.Fatalf("exit %d after SIGTERM; log:\n%s", code, p.log())
+			}
+			log := p.log()
+			if !strings.Contains(log, "finishing the batch in flight") {
+				t.Fatalf("the signal did not land during a batch; log:\n%s", log)
+			}
+			if tc.commit {
+				if !strings.Contains(log, "ingestd: committed") || strings.Contains(log, "abandoned") || version() != before+1 {
+					t.Errorf("the batch in flight did not commit (version %d, was %d); log:\n%s", version(), before, log)
+				}
+				// The scenes may have come in two listings: the second batch never started.
+				held, _ := holdings(t, table)
+				for _, p := range batch {
+					if held[p] > 0 {
+						srcs = append(srcs, p)
+						tiles += 96
+					} else {
+						os.Remove(p)
+					}
+				}
+			} else {
+				if !strings.Contains(log, "batch abandoned at shutdown") || strings.Contains(log, "ingestd: committed") || version() != before {
+					t.Errorf("the batch in flight was not abandoned (version %d, was %d); log:\n%s", version(), before, log)
+				}
+				for _, p := range batch {
+					os.Remove(p) // not in the table: out of the final check
+				}
+			}
+		})
+	}
+	checkSources(t, table, srcs, tiles)
 }
