@@ -257,7 +257,7 @@ func (c *config) run(cmd *cobra.Command) error {
 	}
 	appID := c.appID
 	if appID == "" {
-		appID = daemon.DefaultAppID(c.watch, shard)
+		appID = daemon.DefaultAppID("watch " + c.watch + " shard " + c.shard)
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -265,8 +265,13 @@ func (c *config) run(cmd *cobra.Command) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := daemon.NewMetrics(reg)
-	d, err := daemon.New(ctx, daemon.Options{
-		Table: c.table, Watch: c.watch, Shard: shard, Poll: c.poll, Once: c.once,
+	watch, err := daemon.OpenWatch(ctx, c.watch, daemon.WatchOptions{Shard: shard, Unsettled: c.once})
+	if err != nil {
+		return err
+	}
+	defer watch.Close()
+	d, err := daemon.New(ctx, watch, daemon.Options{
+		Table: c.table, Poll: c.poll, Once: c.once,
 		BatchMaxSources: c.batchMax, BatchMaxWait: c.batchWait, MaxAttempts: c.maxAttempts,
 		RetryBackoff: c.retryBackoff, DeadLetter: c.deadLetter, ShutdownTimeout: c.shutdown,
 		Ingest: ingest.Options{

@@ -35,14 +35,10 @@ const (
 type Options struct {
 	// Table is the raster table's URL.
 	Table string
-	// Watch is the prefix to watch (see Watch).
-	Watch string
-	// Shard splits the watched keys between replicas.
-	Shard Shard
-	// Poll is the time between two listings (default 10 s).
+	// Poll is the time between two polls of the Source (default 10 s).
 	Poll time.Duration
-	// Once takes the work there is now (one listing, local files taken unsettled), ingests it,
-	// retries its failing sources to the last attempt, and returns.
+	// Once takes the work there is now (one Poll), ingests it, retries its failing sources to
+	// the last attempt, and returns.
 	Once bool
 	// BatchMaxSources and BatchMaxWait bound a batch: it is ingested (one commit) when it has
 	// BatchMaxSources sources or its oldest source has waited BatchMaxWait (defaults 16, 30 s).
@@ -75,9 +71,6 @@ type Options struct {
 func (o *Options) fill() error {
 	if o.Table == "" {
 		return errors.New("daemon: no table URL")
-	}
-	if o.Watch == "" {
-		return errors.New("daemon: no work source (watch URL)")
 	}
 	if o.Ingest.AppID == "" {
 		return errors.New("daemon: no app id")
@@ -125,14 +118,14 @@ type entry struct {
 	attempts  int
 }
 
-// Daemon ingests the work of a watched prefix into a raster table, batch by batch. See the
+// Daemon ingests the work of a Source into a raster table, batch by batch. See the
 // package documentation.
 type Daemon struct {
 	o       Options
 	store   delta.Store // the table, commits timed
 	dead    delta.Store // the dead-letter prefix
 	deadOwn bool
-	watch   *Watch
+	src     Source
 	index   *Index
 
 	queue   []*entry
@@ -144,13 +137,16 @@ type Daemon struct {
 	polled   bool
 }
 
-// New opens the table, the watched prefix and the dead-letter prefix and builds the index of
-// the table's sources.
-func New(ctx context.Context, o Options) (*Daemon, error) {
+// New opens the table and the dead-letter prefix and builds the index of the table's sources;
+// the daemon's work comes from src.
+func New(ctx context.Context, src Source, o Options) (*Daemon, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	d := &Daemon{o: o, pending: map[pairKey]*entry{}, gaveUp: map[pairKey]bool{}}
+	if src == nil {
+		return nil, errors.New("daemon: no work source")
+	}
+	d := &Daemon{o: o, src: src, pending: map[pairKey]*entry{}, gaveUp: map[pairKey]bool{}}
 	st, err := delta.OpenStore(ctx, o.Table)
 	if err != nil {
 		return nil, err
@@ -167,10 +163,6 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 		}
 		d.deadOwn = true
 	}
-	if d.watch, err = OpenWatch(ctx, o.Watch, o.Shard); err != nil {
-		d.Close()
-		return nil, err
-	}
 	if d.index, err = LoadIndex(ctx, d.store); err != nil {
 		d.Close()
 		return nil, err
@@ -180,12 +172,9 @@ func New(ctx context.Context, o Options) (*Daemon, error) {
 	return d, nil
 }
 
-// Close closes the stores.
+// Close closes the stores the daemon opened (not its Source).
 func (d *Daemon) Close() error {
 	var errs []error
-	if d.watch != nil {
-		errs = append(errs, d.watch.Close())
-	}
 	if d.deadOwn {
 		errs = append(errs, d.dead.Close())
 	}
@@ -233,7 +222,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return nil
 			}
 			if err != nil {
-				o.Logger.Error("ingestd: listing failed", "watch", o.Watch, "err", err)
+				o.Logger.Error("ingestd: polling the work source failed", "source", d.src.String(), "err", err)
 				if o.Once {
 					return err
 				}
@@ -320,7 +309,7 @@ func (d *Daemon) poll(ctx context.Context) error {
 	err := d.refresh(ctx)
 	if err == nil {
 		var work []Work
-		work, err = d.watch.List(ctx, !d.o.Once, func(id, version string) bool {
+		work, err = d.src.Poll(ctx, func(id, version string) bool {
 			k := keyOf(id, version)
 			return d.index.Holds(id, version) || d.pending[k] != nil || d.gaveUp[k]
 		})
@@ -436,7 +425,8 @@ func (d *Daemon) runBatch(ctx context.Context, batch []*entry) bool {
 		if bctx.Err() != nil {
 			o.Logger.Warn("ingestd: batch abandoned at shutdown, nothing committed", "sources", len(batch), "err", err)
 			for _, e := range batch {
-				d.watch.Forget(e.Key)
+				d.settle(e)
+				d.src.Dropped(e.Work)
 			}
 			return false
 		}
@@ -477,9 +467,11 @@ func (d *Daemon) done(ctx context.Context, batch []*entry, sum ingest.Summary) {
 	}
 	for _, e := range batch {
 		d.settle(e)
-		if !d.index.Holds(e.ID, e.Version) {
-			// Ingest saw another version than the listing did: list it again.
-			d.watch.Forget(e.Key)
+		if d.index.Holds(e.ID, e.Version) {
+			d.src.Settled(e.Work)
+		} else {
+			// Ingest saw another version than the source reported: offer it again.
+			d.src.Dropped(e.Work)
 		}
 	}
 }
@@ -492,7 +484,7 @@ func (d *Daemon) failed(ctx context.Context, e *entry, err error) {
 	if errors.Is(err, ingest.ErrSourceChanged) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, delta.ErrNotFound) {
 		o.Logger.Info("ingestd: source changed or gone; the next listing decides", "source", e.URI, "err", err)
 		d.settle(e)
-		d.watch.Forget(e.Key)
+		d.src.Dropped(e.Work)
 		return
 	}
 	e.attempts++
@@ -512,6 +504,7 @@ func (d *Daemon) failed(ctx context.Context, e *entry, err error) {
 	o.Logger.Error("ingestd: source dead-lettered", "source", e.URI, "attempts", e.attempts, "err", err)
 	d.settle(e)
 	d.gaveUp[e.key] = true
+	d.src.Settled(e.Work)
 }
 
 // DeadLetter is the record written for a source given up: one JSON line.
@@ -578,13 +571,13 @@ func (s *timedStore) PutIfAbsent(ctx context.Context, key string, data []byte) e
 }
 
 // DefaultAppID is the app id of a replica: ingestd, the host name and a hash of the work
-// source (the watch URL and shard), so replicas on other hosts or prefixes differ and a
-// restarted replica keeps its id.
-func DefaultAppID(watch string, shard Shard) string {
+// source's description (such as the watch URL and shard), so replicas on other hosts or work
+// sources differ and a restarted replica keeps its id.
+func DefaultAppID(workSource string) string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}
-	k := keyOf(watch, fmt.Sprintf("%d/%d", shard.I, shard.N))
+	k := keyOf(workSource, "")
 	return fmt.Sprintf("ingestd-%s-%x", strings.ReplaceAll(host, " ", "_"), k[:4])
 }

@@ -17,10 +17,10 @@ import (
 	"github.com/deltaraster/deltaraster/ingest"
 )
 
-func testOptions(t *testing.T, table, watch string) Options {
+func testOptions(t *testing.T, table string) Options {
 	return Options{
-		Table: table, Watch: watch,
-		Poll: 50 * time.Millisecond, BatchMaxWait: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond,
+		Table: table,
+		Poll:  50 * time.Millisecond, BatchMaxWait: 100 * time.Millisecond, RetryBackoff: 10 * time.Millisecond,
 		ShutdownTimeout: 10 * time.Second,
 		Ingest:          ingest.Options{AppID: "test-daemon", TempDir: t.TempDir(), Workers: 1},
 		Logger:          testLogger(t),
@@ -28,11 +28,23 @@ func testOptions(t *testing.T, table, watch string) Options {
 	}
 }
 
-func runOnce(t *testing.T, o Options) *Daemon {
+func openWatch(t *testing.T, url string, wo WatchOptions) *Watch {
+	t.Helper()
+	w, err := OpenWatch(context.Background(), url, wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// runOnce runs a daemon with Once on the prefix watch.
+func runOnce(t *testing.T, o Options, watch string, wo WatchOptions) *Daemon {
 	t.Helper()
 	o.Once = true
+	wo.Unsettled = true
 	ctx := context.Background()
-	d, err := New(ctx, o)
+	d, err := New(ctx, openWatch(t, watch, wo), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +101,8 @@ func TestOnce(t *testing.T) {
 	for i := range 5 {
 		srcs = append(srcs, drop(t, in, fmt.Sprintf("s%d.tif", i), rgb))
 	}
-	o := testOptions(t, table, in)
-	runOnce(t, o)
+	o := testOptions(t, table)
+	runOnce(t, o, in, WatchOptions{})
 	checkExactlyOnce(t, table, srcs)
 	if n := commits(t, table); n != 2 {
 		t.Errorf("%d commits after the first run, want 2 (the creation, one batch)", n)
@@ -103,8 +115,8 @@ func TestOnce(t *testing.T) {
 	}
 
 	// Again: the index knows every source, nothing is ingested.
-	o2 := testOptions(t, table, in)
-	runOnce(t, o2)
+	o2 := testOptions(t, table)
+	runOnce(t, o2, in, WatchOptions{})
 	if n := commits(t, table); n != 2 {
 		t.Errorf("%d commits after the second run, want 2", n)
 	}
@@ -121,9 +133,9 @@ func TestOnce(t *testing.T) {
 	for i := 5; i < 8; i++ {
 		srcs = append(srcs, drop(t, in, fmt.Sprintf("s%d.tif", i), rgb))
 	}
-	o3 := testOptions(t, table, in)
+	o3 := testOptions(t, table)
 	o3.BatchMaxSources = 2
-	runOnce(t, o3)
+	runOnce(t, o3, in, WatchOptions{})
 	checkExactlyOnce(t, table, srcs)
 	_, after, _ := holdings(t, table)
 	id0, _ := ingest.SourceID(srcs[0])
@@ -149,9 +161,9 @@ func TestPoison(t *testing.T) {
 	}
 	text := drop(t, in, "a-text.tif", raster(t, "notraster.tif"))
 	trunc := drop(t, in, "b-truncated.tif", raster(t, "truncated.tif"))
-	o := testOptions(t, table, in)
+	o := testOptions(t, table)
 	o.MaxAttempts = 2
-	runOnce(t, o)
+	runOnce(t, o, in, WatchOptions{})
 	checkExactlyOnce(t, table, srcs)
 	if got := counter(t, o.Metrics.Sources.WithLabelValues(ResultDeadLetter)); got != 2 {
 		t.Errorf("sources_total{dead_letter} = %v, want 2", got)
@@ -196,11 +208,11 @@ func TestPoison(t *testing.T) {
 func TestWatchRunning(t *testing.T) {
 	rgb := raster(t, "rgb.tif")
 	in, table := t.TempDir(), filepath.Join(t.TempDir(), "tiles")
-	o := testOptions(t, table, in)
+	o := testOptions(t, table)
 	o.Poll = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, o)
+	d, err := New(ctx, openWatch(t, in, WatchOptions{}), o)
 	if err != nil {
 		t.Fatal(err)
 	}

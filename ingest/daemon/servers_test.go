@@ -33,8 +33,8 @@ func TestWatchMinIO(t *testing.T) {
 	if err := st.Put(ctx, "_hidden/x.tif", rgb); err != nil {
 		t.Fatal(err)
 	}
-	o := testOptions(t, table, watch)
-	runOnce(t, o)
+	o := testOptions(t, table)
+	runOnce(t, o, watch, WatchOptions{})
 	files, versions, rows := holdings(t, table)
 	if len(files) != 4 || rows != 8 {
 		t.Fatalf("table holds %v (%d tiles), want the 4 scenes, 8 tiles", files, rows)
@@ -52,8 +52,8 @@ func TestWatchMinIO(t *testing.T) {
 	if err := st.Put(ctx, keys[0], append(append([]byte{}, rgb...), 0)); err != nil {
 		t.Fatal(err)
 	}
-	o2 := testOptions(t, table, watch)
-	runOnce(t, o2)
+	o2 := testOptions(t, table)
+	runOnce(t, o2, watch, WatchOptions{})
 	files2, versions2, rows2 := holdings(t, table)
 	id0 := "s3://" + bucket + "/scenes/" + keys[0]
 	if len(files2) != 4 || rows2 != 8 || versions2[id0] == versions[id0] {
@@ -67,9 +67,7 @@ func TestWatchMinIO(t *testing.T) {
 	total := 0
 	for i := range 2 {
 		tbl := fmt.Sprintf("%stables/shard%d", base, i)
-		o := testOptions(t, tbl, watch)
-		o.Shard = Shard{I: i, N: 2}
-		runOnce(t, o)
+		runOnce(t, testOptions(t, tbl), watch, WatchOptions{Shard: Shard{I: i, N: 2}})
 		f, _, _ := holdingsIfAnyURL(t, tbl)
 		total += len(f)
 	}

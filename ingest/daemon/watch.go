@@ -53,20 +53,31 @@ func (s Shard) has(key string) bool {
 //
 // A Watch is for one goroutine.
 type Watch struct {
-	url   string
-	store delta.Store
-	local string // the directory, for a local watch
-	base  *url.URL
-	shard Shard
-	prev  map[uint64]uint64 // key hash -> hash of (size, mtime) at the previous listing
+	url    string
+	settle bool
+	store  delta.Store
+	local  string // the directory, for a local watch
+	base   *url.URL
+	shard  Shard
+	prev   map[uint64]uint64 // key hash -> hash of (size, mtime) at the previous listing
+}
+
+// WatchOptions configure a Watch.
+type WatchOptions struct {
+	// Shard selects this replica's keys (zero: all).
+	Shard Shard
+	// Unsettled takes local files at their first listing, without waiting for a second one
+	// to see the same size and modification time (for --once: what is there now).
+	Unsettled bool
 }
 
 // OpenWatch opens the prefix at rawURL.
-func OpenWatch(ctx context.Context, rawURL string, shard Shard) (*Watch, error) {
+func OpenWatch(ctx context.Context, rawURL string, o WatchOptions) (*Watch, error) {
+	shard := o.Shard
 	if shard.N < 0 || shard.N > 0 && (shard.I < 0 || shard.I >= shard.N) {
 		return nil, fmt.Errorf("watch: shard %d/%d: want 0 <= i < n", shard.I, shard.N)
 	}
-	w := &Watch{url: rawURL, shard: shard, prev: map[uint64]uint64{}}
+	w := &Watch{url: rawURL, settle: !o.Unsettled, shard: shard, prev: map[uint64]uint64{}}
 	switch {
 	case !strings.Contains(rawURL, "://"):
 		w.local = rawURL
@@ -98,8 +109,20 @@ func OpenWatch(ctx context.Context, rawURL string, shard Shard) (*Watch, error) 
 	return w, nil
 }
 
-// URL is the watched prefix as given.
-func (w *Watch) URL() string { return w.url }
+// String is the watched prefix as given.
+func (w *Watch) String() string { return w.url }
+
+// Poll lists the prefix once (see List); it makes Watch a Source.
+func (w *Watch) Poll(ctx context.Context, known func(id, version string) bool) ([]Work, error) {
+	return w.List(ctx, w.settle, known)
+}
+
+// Settled does nothing: a settled key is skipped by the next listings as long as its size and
+// modification time stay (and, for local files, its version is known).
+func (w *Watch) Settled(Work) {}
+
+// Dropped makes the next listing look at the work's key again (Forget).
+func (w *Watch) Dropped(wk Work) { w.Forget(wk.Key) }
 
 // Close closes the watched store.
 func (w *Watch) Close() error { return w.store.Close() }
@@ -165,7 +188,7 @@ func (w *Watch) List(ctx context.Context, settle bool, skip func(id, version str
 			version = ingest.ObjectVersion(info, true)
 		} else {
 			if same {
-				continue // settled at the previous listing (see Forget)
+				continue // settled at the previous listing (see Dropped)
 			}
 			st, err := w.store.Stat(ctx, info.Key)
 			if err != nil {
