@@ -3,7 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
+
+	"gocloud.dev/pubsub"
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testservers"
@@ -86,4 +91,60 @@ func holdingsIfAnyURL(t *testing.T, table string) (map[string]int, map[string]st
 		return nil, nil, 0
 	}
 	return holdings(t, table)
+}
+
+// TestSubscribeMinIO: S3 event records (as MinIO's bucket notifications send them, keys
+// form-encoded) on a mem:// subscription name objects in MinIO; they are stat'ed there for
+// their ETags and ingested, and a second record of one of them is acked without a commit.
+func TestSubscribeMinIO(t *testing.T) {
+	ctx := context.Background()
+	base := testservers.MinIO(t).URL(t, "")
+	bucket := strings.TrimSuffix(strings.TrimPrefix(base, "s3://"), "/")
+	st, err := delta.OpenStore(ctx, base+"in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rgb := raster(t, "rgb.tif")
+	for _, k := range []string{"s0.tif", "s 1.tif"} {
+		if err := st.Put(ctx, k, rgb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topicURL := fmt.Sprintf("mem://ingestd-minio-topic-%d", rand.Int64())
+	topic, err := pubsub.OpenTopic(ctx, topicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Shutdown(ctx)
+	sub, err := OpenSubscription(ctx, topicURL+"?ackdeadline=1s", SubscriptionOptions{Idle: 300 * time.Millisecond, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctx)
+	for _, key := range []string{"in%2Fs0.tif", "in%2Fs+1.tif", "in%2Fs0.tif"} {
+		if err := topic.Send(ctx, &pubsub.Message{Body: []byte(s3Record(bucket, key))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	table := base + "tables/sub"
+	o := testOptions(t, table)
+	o.Once = true
+	d, err := New(ctx, sub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	files, versions, rows := holdings(t, table)
+	for _, id := range []string{"s3://" + bucket + "/in/s0.tif", "s3://" + bucket + "/in/s%201.tif"} {
+		if files[id] != 1 || !strings.HasPrefix(versions[id], `"`) {
+			t.Errorf("%s: %d files, version %q; want 1 file, an ETag", id, files[id], versions[id])
+		}
+	}
+	if len(files) != 2 || rows != 4 || len(sub.open) != 0 {
+		t.Errorf("table holds %v (%d tiles), %d messages unacked; want 2 scenes, 4 tiles, none", files, rows, len(sub.open))
+	}
 }
