@@ -44,7 +44,9 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no table", nil, []string{"--watch", in}, "--table and --watch are required"},
+		{"no table", nil, []string{"--watch", in}, "--table and one of --watch and --subscribe are required"},
+		{"watch and subscribe", nil, []string{"--table", table, "--watch", in, "--subscribe", "mem://q"}, "one of --watch and --subscribe"},
+		{"shard with subscribe", nil, []string{"--table", table, "--subscribe", "mem://q", "--shard", "0/2"}, "--shard splits"},
 		{"unknown flag", nil, []string{"--table", table, "--watch", in, "--nope"}, "unknown flag"},
 		{"bad shard", nil, []string{"--table", table, "--watch", in, "--shard", "2/2"}, "--shard"},
 		{"bad log format", nil, []string{"--table", table, "--watch", in, "--log-format", "xml"}, "--log-format"},

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	_ "gocloud.dev/pubsub/mempubsub" // mem:// subscriptions (in-process)
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deltaraster/deltaraster/checkpoint"
@@ -87,6 +88,8 @@ func flagsFromEnv(fs *pflag.FlagSet) error {
 
 type config struct {
 	table, watch, shard, deadLetter, appID  string
+	subscribe, sourceQuery                  string
+	idle                                    time.Duration
 	poll, batchWait, retryBackoff, shutdown time.Duration
 	once, keepEmpty                         bool
 	batchMax, maxAttempts, tileSize         int
@@ -114,6 +117,15 @@ tiles. A local file is taken once two listings in a row saw the same size and mo
 (it may still be being written; --once takes what is there). Keys with a path element starting
 with "." or "_" are skipped. Which (source, version) pairs the table holds is kept in memory as
 16-byte hashes, built from the table's log at start and kept current by reading each new commit.
+
+Or the work comes from a queue (--subscribe URL, a gocloud.dev/pubsub subscription) carrying
+object-created notifications: S3 event records (AWS, MinIO), GCS Pub/Sub notifications, Azure
+Event Grid BlobCreated events, or a bare URL per message. A message is acked only after the
+commit that holds its objects (or once they are found in the table, or dead-lettered); nacked
+when its batch is abandoned. Each poll receives until no message came for --idle; with --once
+the run ends there. --source-query gives the URL parameters to read notified objects with.
+This build links the mem:// driver only (in-process, for tests): rabbit://, awssqs://,
+gcppubsub://, azuresb:// and kafka:// are not linked yet.
 
 Exactly once: any number of ingestd, on one or many machines, may write one table, watching the
 same prefix or others; the table's log decides, so no source is added twice or lost, across
@@ -178,6 +190,9 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f := cmd.Flags()
 	f.StringVar(&c.table, "table", "", "URL of the raster table (created by the first commit if it does not exist)")
 	f.StringVar(&c.watch, "watch", "", "prefix to watch: a local directory or a file://, s3://, gs://, azblob:// or mem:// URL")
+	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications (this build links mem:// only)")
+	f.DurationVar(&c.idle, "idle", time.Second, "with --subscribe: a poll ends once no message came for this long (with --once, the run ends)")
+	f.StringVar(&c.sourceQuery, "source-query", "", "with --subscribe: URL parameters to read the notified objects with, such as endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1")
 	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix")
 	f.BoolVar(&c.once, "once", false, "ingest what is there now, then exit")
 	f.StringVar(&c.shard, "shard", "", "i/n: take only the keys whose hash modulo n is i (0 <= i < n)")
@@ -232,8 +247,12 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 }
 
 func (c *config) run(cmd *cobra.Command) error {
-	if c.table == "" || c.watch == "" {
-		return usageErrorf("--table and --watch are required (or %s and %s)", envName("table"), envName("watch"))
+	if c.table == "" || (c.watch == "") == (c.subscribe == "") {
+		return usageErrorf("--table and one of --watch and --subscribe are required (or %s and %s or %s)", envName("table"),
+			envName("watch"), envName("subscribe"))
+	}
+	if c.idle <= 0 {
+		return usageErrorf("--idle must be more than 0")
 	}
 	if c.tileSize < ingest.MinTileSize || c.tileSize > ingest.MaxTileSize {
 		return usageErrorf("invalid argument %d for --tile-size: want %d to %d", c.tileSize, ingest.MinTileSize, ingest.MaxTileSize)
@@ -257,7 +276,11 @@ func (c *config) run(cmd *cobra.Command) error {
 	}
 	appID := c.appID
 	if appID == "" {
-		appID = daemon.DefaultAppID("watch " + c.watch + " shard " + c.shard)
+		if c.watch != "" {
+			appID = daemon.DefaultAppID("watch " + c.watch + " shard " + c.shard)
+		} else {
+			appID = daemon.DefaultAppID("subscribe " + c.subscribe)
+		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -265,12 +288,30 @@ func (c *config) run(cmd *cobra.Command) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := daemon.NewMetrics(reg)
-	watch, err := daemon.OpenWatch(ctx, c.watch, daemon.WatchOptions{Shard: shard, Unsettled: c.once})
-	if err != nil {
-		return err
+	var src daemon.Source
+	if c.watch != "" {
+		watch, err := daemon.OpenWatch(ctx, c.watch, daemon.WatchOptions{Shard: shard, Unsettled: c.once})
+		if err != nil {
+			return err
+		}
+		defer watch.Close()
+		src = watch
+	} else {
+		if c.shard != "" {
+			return usageErrorf("--shard splits a watched prefix; with --subscribe the queue spreads the work")
+		}
+		sub, err := daemon.OpenSubscription(ctx, c.subscribe, daemon.SubscriptionOptions{Idle: c.idle, SourceQuery: c.sourceQuery, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			sub.Close(sctx)
+		}()
+		src = sub
 	}
-	defer watch.Close()
-	d, err := daemon.New(ctx, watch, daemon.Options{
+	d, err := daemon.New(ctx, src, daemon.Options{
 		Table: c.table, Poll: c.poll, Once: c.once,
 		BatchMaxSources: c.batchMax, BatchMaxWait: c.batchWait, MaxAttempts: c.maxAttempts,
 		RetryBackoff: c.retryBackoff, DeadLetter: c.deadLetter, ShutdownTimeout: c.shutdown,
@@ -285,7 +326,7 @@ func (c *config) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer d.Close()
-	log.Info("ingestd: started", "table", c.table, "watch", c.watch, "appId", appID, "shard", c.shard, "once", c.once)
+	log.Info("ingestd: started", "table", c.table, "source", src.String(), "appId", appID, "shard", c.shard, "once", c.once)
 
 	g, gctx := errgroup.WithContext(ctx)
 	runCtx, stopRun := context.WithCancel(gctx)
