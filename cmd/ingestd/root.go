@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -103,7 +104,7 @@ type config struct {
 func newRootCmd() *cobra.Command {
 	c := config{cacheMax: byteSize(ingest.DefaultCacheMaxBytes), targetFile: byteSize(ingest.DefaultTargetFileBytes)}
 	cmd := &cobra.Command{
-		Use:   "ingestd --table URL --watch URL [flags]",
+		Use:   "ingestd --table URL (--watch URL | --subscribe URL) [flags]",
 		Short: "Ingest rasters arriving under a prefix into a raster table, exactly once",
 		Long: `ingestd watches a prefix (--watch: a local directory, or a file://, s3://, gs://, azblob://
 or mem:// URL) and ingests the rasters that arrive there into the raster table at --table, as
@@ -193,7 +194,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications (this build links mem:// only)")
 	f.DurationVar(&c.idle, "idle", time.Second, "with --subscribe: a poll ends once no message came for this long (with --once, the run ends)")
 	f.StringVar(&c.sourceQuery, "source-query", "", "with --subscribe: URL parameters to read the notified objects with, such as endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1")
-	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix")
+	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix (or two polls of the subscription)")
 	f.BoolVar(&c.once, "once", false, "ingest what is there now, then exit")
 	f.StringVar(&c.shard, "shard", "", "i/n: take only the keys whose hash modulo n is i (0 <= i < n)")
 	f.IntVar(&c.batchMax, "batch-max-sources", daemon.DefaultBatchMaxSources, "most sources in one batch (one commit)")
@@ -300,7 +301,14 @@ func (c *config) run(cmd *cobra.Command) error {
 		if c.shard != "" {
 			return usageErrorf("--shard splits a watched prefix; with --subscribe the queue spreads the work")
 		}
-		sub, err := daemon.OpenSubscription(ctx, c.subscribe, daemon.SubscriptionOptions{Idle: c.idle, SourceQuery: c.sourceQuery, Logger: log})
+		// A poll of a running daemon takes a few batches' worth of messages, so that batches
+		// fall due on time while messages stream in; --once drains the queue until --idle.
+		maxMessages := 4 * c.batchMax
+		if c.once {
+			maxMessages = math.MaxInt32
+		}
+		sub, err := daemon.OpenSubscription(ctx, c.subscribe, daemon.SubscriptionOptions{Idle: c.idle, MaxMessages: maxMessages,
+			SourceQuery: c.sourceQuery, Logger: log})
 		if err != nil {
 			return err
 		}
