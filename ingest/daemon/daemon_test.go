@@ -280,3 +280,35 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCheckpoints: the post-commit hook the daemon sets writes a checkpoint at the interval
+// and the .crc of every commit, and checkpoint_seconds observes the checkpoint commits only.
+func TestCheckpoints(t *testing.T) {
+	rgb := raster(t, "rgb.tif")
+	in, table := t.TempDir(), filepath.Join(t.TempDir(), "tiles")
+	for i := range 5 {
+		drop(t, in, fmt.Sprintf("s%d.tif", i), rgb)
+	}
+	o := testOptions(t, table)
+	o.BatchMaxSources = 1
+	o.Checkpoint.Interval = 2
+	runOnce(t, o, in, WatchOptions{})
+	if n := commits(t, table); n != 5 {
+		t.Fatalf("%d commits, want 5 (one a source)", n)
+	}
+	for v := int64(0); v < 5; v++ {
+		_, errCkpt := os.Stat(filepath.Join(table, filepath.FromSlash(delta.CheckpointKey(v))))
+		if want := v == 2 || v == 4; (errCkpt == nil) != want {
+			t.Errorf("checkpoint at version %d: %v, want one: %v", v, errCkpt, want)
+		}
+		if _, err := os.Stat(filepath.Join(table, filepath.FromSlash(delta.CRCKey(v)))); err != nil {
+			t.Errorf("no .crc at version %d: %v", v, err)
+		}
+	}
+	if got := counter(t, o.Metrics.CheckpointSeconds); got != 2 {
+		t.Errorf("checkpoint_seconds observed %v commits, want 2 (versions 2 and 4)", got)
+	}
+	if got := counter(t, o.Metrics.CommitSeconds); got != 5 {
+		t.Errorf("commit_seconds observed %v commit writes, want 5", got)
+	}
+}
