@@ -56,6 +56,7 @@ servers:
 
 build: deps
 	$(GO) build -o bin/deltactl ./cmd/deltactl
+	$(GO) build -o bin/ingestd ./cmd/ingestd
 
 ## test: every test, the fuzz targets' seed corpora included.
 test: deps servers

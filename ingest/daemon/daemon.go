@@ -1,0 +1,583 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/deltaraster/deltaraster/checkpoint"
+	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/ingest"
+)
+
+// Defaults of Options.
+const (
+	DefaultPoll            = 10 * time.Second
+	DefaultBatchMaxSources = 16
+	DefaultBatchMaxWait    = 30 * time.Second
+	DefaultMaxAttempts     = 3
+	DefaultRetryBackoff    = 5 * time.Second
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultDeadLetterPrefix is where failed sources are recorded, inside the table root when
+	// no dead-letter URL is given (a hidden path: vacuum and readers ignore it).
+	DefaultDeadLetterPrefix = "_deltaraster/dead-letter/"
+)
+
+// Options are the settings of a Daemon; zero fields take the defaults.
+type Options struct {
+	// Table is the raster table's URL.
+	Table string
+	// Poll is the time between two polls of the Source (default 10 s).
+	Poll time.Duration
+	// Once takes the work there is now (one Poll), ingests it, retries its failing sources to
+	// the last attempt, and returns.
+	Once bool
+	// BatchMaxSources and BatchMaxWait bound a batch: it is ingested (one commit) when it has
+	// BatchMaxSources sources or its oldest source has waited BatchMaxWait (defaults 16, 30 s).
+	BatchMaxSources int
+	BatchMaxWait    time.Duration
+	// MaxAttempts is how often a failing source is tried before it is dead-lettered (default 3),
+	// RetryBackoff the wait before the second attempt, doubled before each next (default 5 s).
+	MaxAttempts  int
+	RetryBackoff time.Duration
+	// DeadLetter is the URL of the dead-letter prefix (default the table's
+	// _deltaraster/dead-letter/).
+	DeadLetter string
+	// ShutdownTimeout is how long the batch in flight may run on once Run's context is
+	// cancelled; then it is abandoned (nothing committed). Default 30 s.
+	ShutdownTimeout time.Duration
+	// Ingest are the options of every Ingest call. AppID is the replica's app transaction id
+	// (required); the daemon sets Txn.PostCommit (checkpoints) when it is nil.
+	Ingest ingest.Options
+	// Checkpoint configures the post-commit hook (.crc files and checkpoints at the table's
+	// interval) that the daemon sets when Ingest.Txn.PostCommit is nil.
+	Checkpoint checkpoint.HookOptions
+	// Metrics, when set, receives the daemon's metrics.
+	Metrics *Metrics
+	// Logger receives the daemon's log (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) fill() error {
+	if o.Table == "" {
+		return errors.New("daemon: no table URL")
+	}
+	if o.Ingest.AppID == "" {
+		return errors.New("daemon: no app id")
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.BatchMaxSources <= 0 {
+		o.BatchMaxSources = DefaultBatchMaxSources
+	}
+	if o.BatchMaxWait <= 0 {
+		o.BatchMaxWait = DefaultBatchMaxWait
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = DefaultRetryBackoff
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Ingest.Logger == nil {
+		o.Ingest.Logger = o.Logger
+	}
+	return nil
+}
+
+// entry is a source the daemon has taken and not yet settled (committed, found in the table,
+// dropped or dead-lettered).
+type entry struct {
+	Work
+	key       pairKey
+	since     time.Time // when it was taken
+	notBefore time.Time // no attempt before (retry backoff)
+	attempts  int
+}
+
+// Daemon ingests the work of a Source into a raster table, batch by batch. See the
+// package documentation.
+type Daemon struct {
+	o       Options
+	store   delta.Store // the table, commits timed
+	dead    delta.Store // the dead-letter prefix
+	deadOwn bool
+	src     Source
+	index   *Index
+
+	queue   []*entry
+	pending map[pairKey]*entry
+	gaveUp  map[pairKey]bool // dead-lettered in this process: never tried again
+
+	mu       sync.Mutex
+	lastPoll error // the last listing's error, for Ready
+	polled   bool
+}
+
+// New opens the table and the dead-letter prefix and builds the index of the table's sources;
+// the daemon's work comes from src.
+func New(ctx context.Context, src Source, o Options) (*Daemon, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	if src == nil {
+		return nil, errors.New("daemon: no work source")
+	}
+	d := &Daemon{o: o, src: src, pending: map[pairKey]*entry{}, gaveUp: map[pairKey]bool{}}
+	st, err := delta.OpenStore(ctx, o.Table)
+	if err != nil {
+		return nil, err
+	}
+	d.store = &timedStore{Store: st, m: o.Metrics}
+	if o.Ingest.Txn.PostCommit == nil {
+		d.o.Ingest.Txn.PostCommit = d.postCommit(checkpoint.PostCommit(o.Checkpoint))
+	}
+	d.dead = st
+	if o.DeadLetter != "" {
+		if d.dead, err = delta.OpenStore(ctx, o.DeadLetter); err != nil {
+			st.Close()
+			return nil, err
+		}
+		d.deadOwn = true
+	}
+	if d.index, err = LoadIndex(ctx, d.store); err != nil {
+		d.Close()
+		return nil, err
+	}
+	o.Metrics.LastVersion.Set(float64(d.index.Version()))
+	o.Logger.Info("ingestd: index built", "table", o.Table, "version", d.index.Version(), "pairs", d.index.Len())
+	return d, nil
+}
+
+// Close closes the stores the daemon opened (not its Source).
+func (d *Daemon) Close() error {
+	var errs []error
+	if d.deadOwn {
+		errs = append(errs, d.dead.Close())
+	}
+	errs = append(errs, d.store.Close())
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the daemon can work: its last listing succeeded (or none was taken
+// yet) and the table's log can be listed.
+func (d *Daemon) Ready(ctx context.Context) error {
+	d.mu.Lock()
+	err := d.lastPoll
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, err := range d.store.List(ctx, "_delta_log/", "") {
+		if err != nil {
+			return fmt.Errorf("table %s: %w", d.o.Table, err)
+		}
+		break
+	}
+	return nil
+}
+
+// Run works until ctx is cancelled (or, with Once, until the work there was is done): it lists
+// the prefix every Poll, queues the new work, and ingests it batch by batch. On cancellation it
+// stops taking work, lets the batch in flight finish within ShutdownTimeout or abandons it,
+// and returns nil. With Once it returns an error when the listing fails or MaxAttempts
+// batches in a row fail as a whole.
+func (d *Daemon) Run(ctx context.Context) error {
+	o := &d.o
+	var nextPoll time.Time
+	polledOnce := false
+	failures := 0 // batch-level failures in a row
+	var holdUntil time.Time
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := o.Now()
+		if !(o.Once && polledOnce) && !now.Before(nextPoll) {
+			err := d.poll(ctx)
+			if err != nil && ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				o.Logger.Error("ingestd: polling the work source failed", "source", d.src.String(), "err", err)
+				if o.Once {
+					return err
+				}
+			}
+			polledOnce = true
+			nextPoll = now.Add(o.Poll)
+		}
+		for !o.Now().Before(holdUntil) {
+			b := d.takeBatch(o.Now(), o.Once)
+			if b == nil {
+				break
+			}
+			ok := d.runBatch(ctx, b)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if ok {
+				failures = 0
+				continue
+			}
+			failures++
+			if o.Once && failures >= o.MaxAttempts {
+				return fmt.Errorf("ingestd: %d batches in a row failed; %d sources not ingested", failures, len(d.queue))
+			}
+			holdUntil = o.Now().Add(backoff(o.RetryBackoff, failures))
+		}
+		d.o.Metrics.Backlog.Set(float64(len(d.queue)))
+		if o.Once && len(d.queue) == 0 {
+			return nil
+		}
+		wake := d.wakeAt(nextPoll, holdUntil)
+		if o.Once && len(d.queue) > 0 && wake.IsZero() {
+			wake = o.Now()
+		}
+		wait := wake.Sub(o.Now())
+		if wait <= 0 {
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func backoff(base time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return d
+}
+
+// wakeAt is when there may be something to do: the next listing, the moment the oldest queued
+// source has waited BatchMaxWait, or a retry's backoff ends; never before holdUntil.
+func (d *Daemon) wakeAt(nextPoll, holdUntil time.Time) time.Time {
+	w := nextPoll
+	if d.o.Once {
+		w = time.Time{}
+	}
+	early := func(t time.Time) {
+		if w.IsZero() || t.Before(w) {
+			w = t
+		}
+	}
+	for _, e := range d.queue {
+		if e.attempts > 0 {
+			early(e.notBefore)
+		} else {
+			early(e.since.Add(d.o.BatchMaxWait))
+		}
+	}
+	if !w.IsZero() && w.Before(holdUntil) {
+		w = holdUntil
+	}
+	return w
+}
+
+// poll brings the index up to date with the table and queues the new work of one listing.
+func (d *Daemon) poll(ctx context.Context) error {
+	err := d.refresh(ctx)
+	if err == nil {
+		var work []Work
+		work, err = d.src.Poll(ctx, func(id, version string) bool {
+			k := keyOf(id, version)
+			return d.index.Holds(id, version) || d.pending[k] != nil || d.gaveUp[k]
+		})
+		now := d.o.Now()
+		for _, w := range work {
+			e := &entry{Work: w, key: keyOf(w.ID, w.Version), since: now}
+			d.queue = append(d.queue, e)
+			d.pending[e.key] = e
+		}
+		if len(work) > 0 {
+			d.o.Logger.Info("ingestd: new work", "sources", len(work), "backlog", len(d.queue))
+		}
+	}
+	d.mu.Lock()
+	d.lastPoll, d.polled = err, true
+	d.mu.Unlock()
+	d.o.Metrics.Backlog.Set(float64(len(d.queue)))
+	return err
+}
+
+// refresh reads the commits made since the index's version.
+func (d *Daemon) refresh(ctx context.Context) error {
+	n, err := d.index.Update(ctx)
+	if n > 0 {
+		d.o.Metrics.LastVersion.Set(float64(d.index.Version()))
+	}
+	return err
+}
+
+// takeBatch takes the next batch out of the queue when one is due: BatchMaxSources sources
+// ready (retries whose backoff has ended count as ready), or a ready source that has waited
+// BatchMaxWait, or any ready source when drain is set. Sources the table holds by now (another
+// writer) are settled on the way.
+//
+// While there is no table, a batch holds one source: the commit that creates the table takes
+// its band layout from its first source, and a source of another layout in the same batch
+// would fail, and be blamed, for the first one's sake.
+func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
+	var ready []*entry
+	due := drain
+	max := d.o.BatchMaxSources
+	if d.index.Version() < 0 {
+		max = 1
+	}
+	for _, e := range d.queue {
+		if e.attempts > 0 && now.Before(e.notBefore) {
+			continue
+		}
+		if d.index.Holds(e.ID, e.Version) {
+			continue // settled below
+		}
+		ready = append(ready, e)
+		if e.attempts > 0 || !now.Before(e.since.Add(d.o.BatchMaxWait)) {
+			due = true
+		}
+		if len(ready) == max {
+			due = true
+			break
+		}
+	}
+	d.queue = slices.DeleteFunc(d.queue, func(e *entry) bool {
+		if d.index.Holds(e.ID, e.Version) {
+			delete(d.pending, e.key)
+			return true
+		}
+		return false
+	})
+	if !due || len(ready) == 0 {
+		return nil
+	}
+	return ready
+}
+
+// settle takes an entry out of the queue.
+func (d *Daemon) settle(e *entry) {
+	delete(d.pending, e.key)
+	if i := slices.Index(d.queue, e); i >= 0 {
+		d.queue = slices.Delete(d.queue, i, i+1)
+	}
+}
+
+// runBatch ingests a batch in one commit. A source Ingest names as failing is taken out of the
+// batch (and retried later, or dead-lettered) and the rest is ingested again at once. It
+// reports false when the batch failed as a whole (the table unreachable, a conflict not
+// resolved): its sources stay queued, their attempts not counted.
+func (d *Daemon) runBatch(ctx context.Context, batch []*entry) bool {
+	o := &d.o
+	m := o.Metrics
+	// The batch runs on after ctx is cancelled, for ShutdownTimeout at most.
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		o.Logger.Info("ingestd: stopping; finishing the batch in flight", "sources", len(batch), "timeout", o.ShutdownTimeout)
+		t := time.AfterFunc(o.ShutdownTimeout, cancel)
+		context.AfterFunc(bctx, func() { t.Stop() })
+	})
+	defer stop()
+	start := time.Now()
+	defer func() { m.BatchSeconds.Observe(time.Since(start).Seconds()) }()
+	for len(batch) > 0 {
+		uris := make([]string, len(batch))
+		for i, e := range batch {
+			uris[i] = e.URI
+		}
+		sum, err := ingest.Ingest(bctx, d.store, uris, o.Ingest)
+		if err == nil || sum.Committed {
+			if err != nil {
+				o.Logger.Warn("ingestd: committed, then the post-commit work failed", "version", sum.Version, "err", err)
+			}
+			d.done(bctx, batch, sum)
+			return true
+		}
+		if bctx.Err() != nil {
+			o.Logger.Warn("ingestd: batch abandoned at shutdown, nothing committed", "sources", len(batch), "err", err)
+			for _, e := range batch {
+				d.settle(e)
+				d.src.Dropped(e.Work)
+			}
+			return false
+		}
+		var se *ingest.SourceError
+		i := -1
+		if errors.As(err, &se) {
+			i = slices.IndexFunc(batch, func(e *entry) bool { return e.URI == se.Source || e.ID == se.Source })
+		}
+		if i < 0 {
+			o.Logger.Error("ingestd: batch failed", "sources", len(batch), "err", err)
+			return false
+		}
+		e := batch[i]
+		batch = slices.Delete(batch, i, i+1)
+		d.failed(bctx, e, se.Err)
+	}
+	return true
+}
+
+// done settles the sources of a batch that Ingest committed (or found in the table).
+func (d *Daemon) done(ctx context.Context, batch []*entry, sum ingest.Summary) {
+	m := d.o.Metrics
+	for _, r := range sum.Sources {
+		m.Sources.WithLabelValues(r.Status).Inc()
+		if r.Status == ingest.StatusUnchanged {
+			d.index.Note(r.URI, r.SourceVersion)
+		}
+	}
+	if sum.Committed {
+		m.Commits.Inc()
+		m.Tiles.Add(float64(sum.Tiles))
+		m.BytesWritten.Add(float64(sum.Bytes))
+		d.o.Logger.Info("ingestd: committed", "version", sum.Version, "sources", len(sum.Sources), "tiles", sum.Tiles,
+			"bytes", sum.Bytes, "attempts", sum.CommitAttempts, "seconds", sum.Duration.Seconds())
+		if err := d.refresh(ctx); err != nil {
+			d.o.Logger.Warn("ingestd: reading the new commits failed; the next listing tries again", "err", err)
+		}
+	}
+	for _, e := range batch {
+		d.settle(e)
+		if d.index.Holds(e.ID, e.Version) {
+			d.src.Settled(e.Work)
+		} else {
+			// Ingest saw another version than the source reported: offer it again.
+			d.src.Dropped(e.Work)
+		}
+	}
+}
+
+// failed handles one failed attempt of a source: a source that vanished or changed while it
+// was read is dropped (the next listing sees what it is now); another failure is retried after
+// a backoff, and dead-lettered after MaxAttempts.
+func (d *Daemon) failed(ctx context.Context, e *entry, err error) {
+	o := &d.o
+	if errors.Is(err, ingest.ErrSourceChanged) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, delta.ErrNotFound) {
+		o.Logger.Info("ingestd: source changed or gone; the next listing decides", "source", e.URI, "err", err)
+		d.settle(e)
+		d.src.Dropped(e.Work)
+		return
+	}
+	e.attempts++
+	o.Metrics.Sources.WithLabelValues(ResultFailed).Inc()
+	if e.attempts < o.MaxAttempts {
+		e.notBefore = o.Now().Add(backoff(o.RetryBackoff, e.attempts))
+		o.Logger.Warn("ingestd: source failed; retrying later", "source", e.URI, "attempt", e.attempts, "retryAt", e.notBefore, "err", err)
+		return
+	}
+	if derr := d.deadLetter(ctx, e, err); derr != nil {
+		// Kept queued: tried again, and dead-lettered when the write succeeds.
+		e.notBefore = o.Now().Add(backoff(o.RetryBackoff, e.attempts))
+		o.Logger.Error("ingestd: writing to the dead-letter location failed", "source", e.URI, "err", derr)
+		return
+	}
+	o.Metrics.Sources.WithLabelValues(ResultDeadLetter).Inc()
+	o.Logger.Error("ingestd: source dead-lettered", "source", e.URI, "attempts", e.attempts, "err", err)
+	d.settle(e)
+	d.gaveUp[e.key] = true
+	d.src.Settled(e.Work)
+}
+
+// DeadLetter is the record written for a source given up: one JSON line.
+type DeadLetter struct {
+	Source   string    `json:"source"`
+	Version  string    `json:"version"`
+	Error    string    `json:"error"`
+	Time     time.Time `json:"time"`
+	Attempts int       `json:"attempts"`
+	AppID    string    `json:"appId"`
+}
+
+// deadLetter writes one object holding one JSON line under the dead-letter prefix, named by
+// the time and the hash of the (identity, version) pair, so records never overwrite each other
+// and list in time order.
+func (d *Daemon) deadLetter(ctx context.Context, e *entry, err error) error {
+	now := d.o.Now().UTC()
+	rec, jerr := json.Marshal(DeadLetter{Source: e.ID, Version: e.Version, Error: err.Error(), Time: now,
+		Attempts: e.attempts, AppID: d.o.Ingest.AppID})
+	if jerr != nil {
+		return jerr
+	}
+	key := fmt.Sprintf("%s-%x.json", now.Format("20060102T150405.000000000Z"), e.key[:8])
+	if d.o.DeadLetter == "" {
+		key = DefaultDeadLetterPrefix + key
+	}
+	return d.dead.Put(ctx, key, append(rec, '\n'))
+}
+
+// postCommit wraps the checkpoint hook to time the commits at a checkpoint interval.
+func (d *Daemon) postCommit(hook func(context.Context, delta.Committed) error) func(context.Context, delta.Committed) error {
+	return func(ctx context.Context, c delta.Committed) error {
+		start := time.Now()
+		err := hook(ctx, c)
+		interval := d.o.Checkpoint.Interval
+		if interval <= 0 && c.Read != nil {
+			interval = c.Read.CheckpointInterval()
+		}
+		if c.Version > 0 && interval > 0 && c.Version%interval == 0 && !d.o.Checkpoint.DisableAuto {
+			d.o.Metrics.CheckpointSeconds.Observe(time.Since(start).Seconds())
+		}
+		return err
+	}
+}
+
+// timedStore times the conditional writes of commit files and counts the lost ones.
+type timedStore struct {
+	delta.Store
+	m *Metrics
+}
+
+func (s *timedStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
+	f, ok := delta.ParseLogKey(key)
+	if !ok || f.Kind != delta.KindCommit {
+		return s.Store.PutIfAbsent(ctx, key, data)
+	}
+	start := time.Now()
+	err := s.Store.PutIfAbsent(ctx, key, data)
+	s.m.CommitSeconds.Observe(time.Since(start).Seconds())
+	if errors.Is(err, delta.ErrExist) {
+		s.m.CommitConflicts.Inc()
+	}
+	return err
+}
+
+// DefaultAppID is the app id of a replica: ingestd, the host name and a hash of the work
+// source's description (such as the watch URL and shard), so replicas on other hosts or work
+// sources differ and a restarted replica keeps its id.
+func DefaultAppID(workSource string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	k := keyOf(workSource, "")
+	return fmt.Sprintf("ingestd-%s-%x", strings.ReplaceAll(host, " ", "_"), k[:4])
+}

@@ -1,0 +1,56 @@
+// Package daemon is the logic of the ingest daemon (cmd/ingestd): work from a Source (a
+// watched prefix), batches, one ingest.Ingest commit per batch, retries, dead letters and
+// metrics.
+//
+// # Work
+//
+// A Source yields Work: an object to ingest at one version (see Source for its contract).
+// Watch lists a prefix on any store every Options.Poll and yields the objects whose (identity,
+// version) the table does not hold. Which pairs the table holds is an Index: 16-byte hashes
+// built from the table's log once (the deltaraster.sources tags of the live files) and kept
+// current by reading only the commits after its version, this daemon's and other writers'.
+//
+// # Batches
+//
+// Work is queued; a batch is taken when Options.BatchMaxSources sources are ready or the oldest
+// has waited Options.BatchMaxWait (at once with Options.Once), and ingested with one
+// ingest.Ingest call: one commit, with the replica's app transaction (Options.Ingest.AppID).
+// While the table does not exist a batch holds one source, since the commit creating it takes
+// the band layout from its first source. Batches run one at a time, in the goroutine that
+// called Run: decoding the next batch does not overlap committing the previous one.
+//
+// # Exactly once
+//
+// Exactly once comes from the table, not from the daemon: Ingest adds a source only when the
+// table does not hold it at that version, and its commit conflicts with any concurrent commit
+// adding the same source (read predicates), whatever the writers' app ids. The Index only saves
+// work: a pair it holds is not listed again; a pair it lacks that the table holds is reported
+// unchanged by Ingest and noted. A daemon killed at any moment leaves either its batch's
+// commit or nothing (its written data files are orphans for vacuum); on restart the Index,
+// built from the log, says what is left to do.
+//
+// # Failures
+//
+// When Ingest fails with an *ingest.SourceError, that source is taken out of the batch and the
+// rest is ingested again at once. The failing source is tried again after
+// Options.RetryBackoff, doubled each time, up to Options.MaxAttempts attempts; then one JSON
+// line (DeadLetter: source, version, error, time, attempts, app id) is written as an object
+// under the dead-letter prefix, and the (source, version) is not tried again by this process.
+// A source that changed or vanished while it was read is dropped from the batch, not
+// counted as an attempt: the next listing sees what it is now. A batch that fails as a whole
+// (the table unreachable, a conflict Ingest could not resolve) keeps its sources queued,
+// without counting their attempts, and the next batch waits with the same doubling backoff.
+//
+// # Shutdown
+//
+// When Run's context is cancelled, no new batch starts; the batch in flight runs on for
+// Options.ShutdownTimeout at most, then its context is cancelled: nothing of it is committed,
+// and its work is Dropped.
+//
+// # Memory
+//
+// Per process: the Index (about 40 bytes per (source, version) pair in the table), the Watch's
+// 16 bytes per listed key of its shard, the queue (the backlog), and the pairs dead-lettered
+// by this process. GDAL's block cache is capped by Options.Ingest.CacheMaxBytes; checkpoints
+// are written in the post-commit hook in the checkpoint package's bounded memory.
+package daemon

@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"gocloud.dev/pubsub"
+	_ "gocloud.dev/pubsub/mempubsub"
+
+	"github.com/deltaraster/deltaraster/delta"
+)
+
+func TestParseNotification(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		body  string
+		attrs map[string]string
+		query string
+		want  []string
+		err   bool
+	}{
+		{name: "AWS S3 record, form-encoded key", body: `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"bkt"},"object":{"key":"scenes/a+b%2Cc.tif","eTag":"x"}}}]}`,
+			want: []string{"s3://bkt/scenes/a%20b%2Cc.tif"}},
+		{name: "MinIO records, two objects, one removal", body: `{"EventName":"s3:ObjectCreated:Put","Key":"bkt/x","Records":[
+			{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"bkt"},"object":{"key":"in%2Fx.tif"}}},
+			{"eventName":"s3:ObjectRemoved:Delete","s3":{"bucket":{"name":"bkt"},"object":{"key":"in%2Fy.tif"}}},
+			{"eventName":"s3:ObjectCreated:CompleteMultipartUpload","s3":{"bucket":{"name":"bkt"},"object":{"key":"in%2Fz.tif"}}}]}`,
+			query: "endpoint=http://127.0.0.1:9000&use_path_style=true",
+			want:  []string{"s3://bkt/in/x.tif?endpoint=http://127.0.0.1:9000&use_path_style=true", "s3://bkt/in/z.tif?endpoint=http://127.0.0.1:9000&use_path_style=true"}},
+		{name: "S3 test event", body: `{"Records":[]}`, want: nil},
+		{name: "GCS finalize", attrs: map[string]string{"eventType": "OBJECT_FINALIZE", "bucketId": "b", "objectId": "d/x y.tif"},
+			body: `{"name":"d/x y.tif"}`, want: []string{"gs://b/d/x%20y.tif"}},
+		{name: "GCS delete", attrs: map[string]string{"eventType": "OBJECT_DELETE", "bucketId": "b", "objectId": "x.tif"}, want: nil},
+		{name: "Event Grid array", body: `[{"eventType":"Microsoft.Storage.BlobCreated","data":{"url":"https://acct.blob.core.windows.net/c/d/x.tif"}},
+			{"eventType":"Microsoft.Storage.BlobDeleted","data":{"url":"https://acct.blob.core.windows.net/c/d/y.tif"}}]`,
+			want: []string{"azblob://acct@c/d/x.tif"}},
+		{name: "CloudEvents, Azurite path style", body: `{"type":"Microsoft.Storage.BlobCreated","data":{"url":"http://127.0.0.1:10000/devstoreaccount1/c/x.tif"}}`,
+			want: []string{"azblob://devstoreaccount1@c/x.tif"}},
+		{name: "bare URLs", body: "mem://b/x.tif\n /data/y.tif \n", want: []string{"mem://b/x.tif", "/data/y.tif"}},
+		{name: "empty", body: "  ", err: true},
+		{name: "JSON of something else", body: `{"hello":"world"}`, err: true},
+		{name: "S3 record without a key", body: `{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"bkt"},"object":{}}}]}`, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseNotification([]byte(tc.body), tc.attrs, tc.query)
+			if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, %v; want %q, error %v", got, err, tc.want, tc.err)
+			}
+			if err != nil && !errors.Is(err, errNotNotification) {
+				t.Errorf("error %v does not match errNotNotification", err)
+			}
+		})
+	}
+}
+
+func s3Record(bucket, key string) string {
+	return fmt.Sprintf(`{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":%q},"object":{"key":%q}}}]}`, bucket, key)
+}
+
+// TestSubscribe feeds a mem:// subscription with notifications of mem:// objects (bare URLs,
+// two in one message, a duplicate, objects never written, a message that is no notification,
+// a text file among the scenes): the
+// scenes are ingested once, the text file is dead-lettered, and every message is acked: none
+// comes back after the ack deadline. A notification of an object the table holds is acked
+// without a commit.
+func TestSubscribe(t *testing.T) {
+	ctx := context.Background()
+	bucket := fmt.Sprintf("ingestd-scenes-%d", rand.Int64())
+	scenes, err := delta.OpenStore(ctx, "mem://"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scenes.Close()
+	rgb := raster(t, "rgb.tif")
+	for i := range 3 {
+		if err := scenes.Put(ctx, fmt.Sprintf("in/s%d.tif", i), rgb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := scenes.Put(ctx, "in/bad.tif", raster(t, "notraster.tif")); err != nil {
+		t.Fatal(err)
+	}
+	topicURL := fmt.Sprintf("mem://ingestd-topic-%d", rand.Int64())
+	topic, err := pubsub.OpenTopic(ctx, topicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Shutdown(ctx)
+	subscription := func() *Subscription {
+		s, err := OpenSubscription(ctx, topicURL+"?ackdeadline=1s", SubscriptionOptions{Idle: 300 * time.Millisecond, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	sub := subscription()
+	send := func(body string) {
+		t.Helper()
+		if err := topic.Send(ctx, &pubsub.Message{Body: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("mem://" + bucket + "/in/s0.tif")
+	send("mem://" + bucket + "/in/s1.tif\nmem://" + bucket + "/in/gone.tif") // two objects, one never written
+	send("mem://" + bucket + "/in/s2.tif")
+	send("mem://" + bucket + "/in/s0.tif") // a duplicate notification
+	send("mem://" + bucket + "/in/bad.tif")
+	send("mem://" + bucket + "/in/never-written.tif")
+	send(`{"hello":"not a notification"}`)
+
+	table := "mem://" + bucket + "-table"
+	o := testOptions(t, table)
+	o.Once, o.MaxAttempts = true, 2
+	d, err := New(ctx, sub, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(sub.open) != 0 || len(sub.waiting) != 0 {
+		t.Errorf("after the run %d messages and %d objects wait for their ack", len(sub.open), len(sub.waiting))
+	}
+	files, _, rows := holdings(t, table)
+	for i := range 3 {
+		if id := fmt.Sprintf("mem://%s/in/s%d.tif", bucket, i); files[id] != 1 {
+			t.Errorf("%s in %d files, want 1", id, files[id])
+		}
+	}
+	if len(files) != 3 || rows != 6 {
+		t.Errorf("table holds %v, %d tiles; want the 3 scenes, 6 tiles", files, rows)
+	}
+	if got := counter(t, o.Metrics.Sources.WithLabelValues(ResultDeadLetter)); got != 1 {
+		t.Errorf("sources_total{dead_letter} = %v, want 1", got)
+	}
+	// Nothing unacked comes back once the ack deadline (1 s) has passed.
+	rctx, cancel := context.WithTimeout(ctx, 2500*time.Millisecond)
+	m, err := sub.sub.Receive(rctx)
+	cancel()
+	if err == nil {
+		t.Errorf("message redelivered after the run: %q", m.Body)
+		m.Ack()
+	}
+
+	// A notification of s1 again: acked, nothing committed.
+	send("mem://" + bucket + "/in/s1.tif")
+	o2 := testOptions(t, table)
+	o2.Once = true
+	d2, err := New(ctx, sub, o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if err := d2.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter(t, o2.Metrics.BatchSeconds); got != 0 || len(sub.open) != 0 {
+		t.Errorf("%v batches for a source the table holds, %d messages unacked", got, len(sub.open))
+	}
+	if err := sub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSubscriptionNack: work dropped (as at an abandoned batch) has its message nacked and
+// redelivered; Close nacks what still waits.
+func TestSubscriptionNack(t *testing.T) {
+	ctx := context.Background()
+	bucket := fmt.Sprintf("ingestd-nack-%d", rand.Int64())
+	st, err := delta.OpenStore(ctx, "mem://"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Put(ctx, "a.tif", []byte("bytes")); err != nil {
+		t.Fatal(err)
+	}
+	topicURL := fmt.Sprintf("mem://ingestd-nack-topic-%d", rand.Int64())
+	topic, err := pubsub.OpenTopic(ctx, topicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Shutdown(ctx)
+	sub, err := OpenSubscription(ctx, topicURL+"?ackdeadline=1m", SubscriptionOptions{Idle: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topic.Send(ctx, &pubsub.Message{Body: []byte("mem://" + bucket + "/a.tif")}); err != nil {
+		t.Fatal(err)
+	}
+	none := func(id, version string) bool { return false }
+	w, err := sub.Poll(ctx, none)
+	if err != nil || len(w) != 1 || w[0].ID != "mem://"+bucket+"/a.tif" || w[0].Version == "" {
+		t.Fatalf("poll: %+v, %v", w, err)
+	}
+	sub.Dropped(w[0])
+	w2, err := sub.Poll(ctx, none)
+	if err != nil || len(w2) != 1 || w2[0] != w[0] {
+		t.Fatalf("after a nack: %+v, %v; want the same work again (the ack deadline is 1 min)", w2, err)
+	}
+	// Close with the work still waiting: nacked, so a new subscriber... (mempubsub keeps
+	// messages per subscription, so the check is that Close leaves nothing open).
+	if err := sub.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(sub.open) != 0 {
+		t.Errorf("%d messages open after Close", len(sub.open))
+	}
+}
