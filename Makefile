@@ -47,7 +47,11 @@ servers:
 	  echo "$(FAKEGCS_VERSION)" > $(SERVERS_DIR)/bin/.fake-gcs-server-version; \
 	fi
 	@if [ "$$(cat $(SERVERS_DIR)/azurite/.version 2>/dev/null)" != "$(AZURITE_VERSION)" ]; then \
-	  command -v npm >/dev/null || { echo "servers: npm is needed to install Azurite (Debian: apt-get install nodejs npm)"; exit 1; }; \
+	  if ! command -v npm >/dev/null; then \
+	    echo "servers: installing nodejs and npm from Debian (Azurite needs them)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || \
+	      { echo "servers: could not install nodejs and npm with apt-get; install them, then run make again"; exit 1; }; \
+	  fi; \
 	  echo "servers: installing Azurite $(AZURITE_VERSION) into $(SERVERS_DIR) with npm (about 2 minutes, once)"; \
 	  mkdir -p $(SERVERS_DIR)/azurite && \
 	  npm install --prefix $(SERVERS_DIR)/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION) && \
