@@ -31,6 +31,12 @@ type SubscriptionOptions struct {
 	SourceQuery string
 	// Logger receives the messages dropped as not notifications (default slog.Default()).
 	Logger *slog.Logger
+	// NoAckDeadline says the queue has no ack deadline: it delivers a message again only once
+	// it is nacked or the consumer's connection ends (RabbitMQ). A message whose object could
+	// not be stat'ed is then nacked at the next Poll rather than left to expire, which it never
+	// would (and RabbitMQ closes a channel whose message stays unacked past its consumer
+	// timeout, 30 minutes by default).
+	NoAckDeadline bool
 }
 
 // Subscription is a Source on a gocloud.dev/pubsub subscription carrying object-created
@@ -41,7 +47,8 @@ type SubscriptionOptions struct {
 // once every object it names is settled: in the table at that version (committed, or found
 // there), or dead-lettered; it is nacked for redelivery when one of them is dropped (abandoned
 // at shutdown, changed while read), left to come back after the subscription's ack deadline
-// when one could not be stat'ed (the store failing), and acked at once when it names no
+// when one could not be stat'ed (the store failing; nacked at the next Poll when the queue has
+// no ack deadline, see SubscriptionOptions.NoAckDeadline), and acked at once when it names no
 // object to ingest (a removal, a test event, objects already in the table or gone) or is no
 // notification at all (logged: redelivering it would never help). Two messages naming one
 // object at one version are one Work, and both are acked with it. Close nacks the messages
@@ -55,6 +62,7 @@ type Subscription struct {
 	stores  map[string]delta.Store // bucket URL -> store, to stat objects
 	waiting map[pairKey][]*pubsub.Message
 	open    map[*pubsub.Message]*msgState
+	later   []*pubsub.Message // nacked at the next Poll (NoAckDeadline)
 }
 
 type msgState struct {
@@ -89,6 +97,10 @@ func (s *Subscription) String() string { return s.url }
 // Poll receives messages until none comes for Idle, or MaxMessages came, and returns the work
 // they name. A failed or cancelled Poll nacks the messages it received and returns the error.
 func (s *Subscription) Poll(ctx context.Context, known func(id, version string) bool) ([]Work, error) {
+	for _, m := range s.later {
+		m.Nack()
+	}
+	s.later = s.later[:0]
 	var out []Work
 	fail := func(err error) ([]Work, error) {
 		for _, w := range out {
@@ -130,7 +142,7 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 					s.release(m)
 					return fail(ctx.Err())
 				}
-				s.o.Logger.Warn("ingestd: could not stat the object of a message; it comes back after the ack deadline", "uri", uri, "err", err)
+				s.o.Logger.Warn("ingestd: could not stat the object of a message; it comes back later (ack deadline, or nacked at the next poll)", "uri", uri, "err", err)
 				st.expire = true
 				continue
 			}
@@ -161,6 +173,8 @@ func (s *Subscription) release(m *pubsub.Message) {
 	st := s.open[m]
 	delete(s.open, m)
 	switch {
+	case st != nil && st.expire && s.o.NoAckDeadline && m.Nackable():
+		s.later = append(s.later, m)
 	case st != nil && st.expire:
 	case st != nil && st.nack && m.Nackable():
 		m.Nack()
@@ -197,6 +211,10 @@ func (s *Subscription) Close(ctx context.Context) error {
 			m.Nack()
 		}
 	}
+	for _, m := range s.later {
+		m.Nack()
+	}
+	s.later = nil
 	clear(s.open)
 	clear(s.waiting)
 	for _, st := range s.stores {

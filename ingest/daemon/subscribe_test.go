@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -211,5 +213,53 @@ func TestSubscriptionNack(t *testing.T) {
 	}
 	if len(sub.open) != 0 {
 		t.Errorf("%d messages open after Close", len(sub.open))
+	}
+}
+
+// TestSubscriptionNoAckDeadline: on a queue without an ack deadline (as RabbitMQ), a message
+// whose object cannot be stat'ed (a path through a regular file: ENOTDIR, not "does not
+// exist") is nacked at the next Poll, so it comes back; on a queue with one, it is left to
+// expire.
+func TestSubscriptionNoAckDeadline(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unreachable := filepath.Join(file, "x.tif")
+	for _, noDeadline := range []bool{true, false} {
+		t.Run(fmt.Sprint("NoAckDeadline=", noDeadline), func(t *testing.T) {
+			topicURL := fmt.Sprintf("mem://ingestd-noack-topic-%d", rand.Int64())
+			topic, err := pubsub.OpenTopic(ctx, topicURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer topic.Shutdown(ctx)
+			sub, err := OpenSubscription(ctx, topicURL+"?ackdeadline=10m", SubscriptionOptions{Idle: 200 * time.Millisecond,
+				Logger: testLogger(t), NoAckDeadline: noDeadline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close(ctx)
+			if err := topic.Send(ctx, &pubsub.Message{Body: []byte(unreachable)}); err != nil {
+				t.Fatal(err)
+			}
+			none := func(id, version string) bool { return false }
+			w, err := sub.Poll(ctx, none)
+			if err != nil || len(w) != 0 {
+				t.Fatalf("poll: %+v, %v; want no work (the object cannot be stat'ed)", w, err)
+			}
+			if got := len(sub.later); got != map[bool]int{true: 1, false: 0}[noDeadline] {
+				t.Fatalf("%d messages to nack at the next poll", got)
+			}
+			// The next Poll nacks it and receives it again (mempubsub redelivers a nack at once).
+			before := len(sub.later)
+			if _, err := sub.Poll(ctx, none); err != nil {
+				t.Fatal(err)
+			}
+			if len(sub.later) != before {
+				t.Errorf("second poll: %d messages to nack, want %d (received again only when nacked)", len(sub.later), before)
+			}
+		})
 	}
 }
