@@ -44,7 +44,7 @@ func TestMinIONotifiesRabbitMQ(t *testing.T) {
 				EventName string `json:"eventName"`
 				S3        struct {
 					Bucket struct{ Name string } `json:"bucket"`
-					Object struct{ Key string } `json:"object"`
+					Object struct{ Key string }  `json:"object"`
 				} `json:"s3"`
 			} `json:"Records"`
 		}
