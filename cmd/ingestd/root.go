@@ -125,8 +125,11 @@ Or the work comes from a queue (--subscribe URL, a gocloud.dev/pubsub subscripti
 object-created notifications: S3 event records (AWS, MinIO), GCS Pub/Sub notifications, Azure
 Event Grid BlobCreated events, or a bare URL per message. A message is acked only after the
 commit that holds its objects (or once they are found in the table, or dead-lettered); nacked
-when its batch is abandoned. Each poll receives until no message came for --idle; with --once
-the run ends there. --source-query gives the URL parameters to read notified objects with.
+when its batch is abandoned. Objects in the table itself or under --dead-letter, and keys with
+a path element starting with "." or "_", are never work (a bucket-wide notification would
+otherwise feed ingestd its own files). Each poll receives until no message came for --idle;
+with --once the run ends there. --source-query gives the URL parameters to read notified
+objects with.
 This build links two drivers: rabbit:// and mem:// (in-process, for tests); awssqs://,
 gcppubsub://, azuresb:// and kafka:// are not linked yet.
 
@@ -249,6 +252,15 @@ func parseShard(s string) (daemon.Shard, error) {
 	return daemon.Shard{I: i, N: n}, nil
 }
 
+// exclude are the prefixes whose notified objects are never work: the table and the dead-letter
+// prefix, written by ingestd itself.
+func exclude(table, deadLetter string) []string {
+	if deadLetter == "" {
+		return []string{table}
+	}
+	return []string{table, deadLetter}
+}
+
 // subscriptionURL is the --subscribe URL as opened: a rabbit:// URL without prefetch_count gets
 // one of prefetch (unless once), so that a replica holds a bounded number of unacked messages
 // and replicas on one queue share the work (RabbitMQ's default is no bound: the first consumer
@@ -350,7 +362,8 @@ func (c *config) run(cmd *cobra.Command) error {
 			return err
 		}
 		sub, err := daemon.OpenSubscription(ctx, subURL, daemon.SubscriptionOptions{Idle: c.idle, MaxMessages: maxMessages,
-			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: strings.HasPrefix(subURL, "rabbit:")})
+			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: strings.HasPrefix(subURL, "rabbit:"),
+			Exclude: exclude(c.table, c.deadLetter)})
 		if err != nil {
 			return err
 		}

@@ -37,6 +37,12 @@ type SubscriptionOptions struct {
 	// would (and RabbitMQ closes a channel whose message stays unacked past its consumer
 	// timeout, 30 minutes by default).
 	NoAckDeadline bool
+	// Exclude are prefixes (any spelling of a source URI, as SourceID takes) whose objects are
+	// never work: the table's own root and the dead-letter prefix, whose objects the daemon
+	// writes itself. A notification configured on a whole bucket that holds the table would
+	// otherwise feed the daemon its own data files, and each dead letter written for one of them
+	// would be notified in turn, without end.
+	Exclude []string
 }
 
 // Subscription is a Source on a gocloud.dev/pubsub subscription carrying object-created
@@ -49,9 +55,10 @@ type SubscriptionOptions struct {
 // at shutdown, changed while read), left to come back after the subscription's ack deadline
 // when one could not be stat'ed (the store failing; nacked at the next Poll when the queue has
 // no ack deadline, see SubscriptionOptions.NoAckDeadline), and acked at once when it names no
-// object to ingest (a removal, a test event, objects already in the table or gone) or is no
-// notification at all (logged: redelivering it would never help). Two messages naming one
-// object at one version are one Work, and both are acked with it. Close nacks the messages
+// object to ingest (a removal, a test event, objects already in the table or gone, objects of
+// the table itself or hidden, see SubscriptionOptions.Exclude) or is no notification at all
+// (logged: redelivering it would never help). Two messages naming one object at one version
+// are one Work, and both are acked with it. Close nacks the messages
 // still waiting.
 //
 // A Subscription is for one goroutine.
@@ -63,6 +70,7 @@ type Subscription struct {
 	waiting map[pairKey][]*pubsub.Message
 	open    map[*pubsub.Message]*msgState
 	later   []*pubsub.Message // nacked at the next Poll (NoAckDeadline)
+	exclude []string          // identities of excluded prefixes, each ending in /
 }
 
 type msgState struct {
@@ -83,12 +91,57 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	var exclude []string
+	for _, e := range o.Exclude {
+		id, err := prefixID(e)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe: excluded prefix %q: %w", e, err)
+		}
+		exclude = append(exclude, id)
+	}
 	sub, err := pubsub.OpenSubscription(ctx, rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	return &Subscription{sub: sub, url: rawURL, o: o, stores: map[string]delta.Store{},
-		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}}, nil
+		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude}, nil
+}
+
+// prefixID is the identity of a prefix (a directory, a bucket, a path in one), ending in "/":
+// the identity of an object in it, less the object's name.
+func prefixID(prefix string) (string, error) {
+	inside := filepath.Join(prefix, "x")
+	if strings.Contains(prefix, "://") || strings.HasPrefix(prefix, "file:") {
+		u, err := url.Parse(prefix)
+		if err != nil {
+			return "", err
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/x"
+		u.RawPath = ""
+		inside = u.String()
+	}
+	id, err := ingest.SourceID(inside)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(id, "x"), nil
+}
+
+// skip reports whether the object of a source identity is never work: under an excluded
+// prefix, or (an object in a bucket) with a key element starting with "." or "_", as a
+// watched prefix skips them (hidden files, copy tools' temporary files, a table's _delta_log).
+func (s *Subscription) skip(id string) bool {
+	for _, e := range s.exclude {
+		if strings.HasPrefix(id, e) {
+			return true
+		}
+	}
+	if _, rest, ok := strings.Cut(id, "://"); ok {
+		if _, key, ok := strings.Cut(rest, "/"); ok {
+			return hidden(key)
+		}
+	}
+	return false
 }
 
 // String is the subscription URL as given.
@@ -130,6 +183,10 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 			id, err := ingest.SourceID(uri)
 			if err != nil {
 				s.o.Logger.Warn("ingestd: object of a message is no source (skipped)", "uri", uri, "err", err)
+				continue
+			}
+			if s.skip(id) {
+				s.o.Logger.Debug("ingestd: object of a message skipped (the table's, a dead letter, or hidden)", "uri", uri)
 				continue
 			}
 			version, err := s.version(ctx, uri)

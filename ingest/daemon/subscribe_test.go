@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +262,58 @@ func TestSubscriptionNoAckDeadline(t *testing.T) {
 				t.Errorf("second poll: %d messages to nack, want %d (received again only when nacked)", len(sub.later), before)
 			}
 		})
+	}
+}
+
+// TestSubscriptionExclude: notifications of objects in the table, under the dead-letter prefix
+// or with a hidden key element are no work and their messages are acked at once; the scenes of
+// the same bucket, one beside another table, are work.
+func TestSubscriptionExclude(t *testing.T) {
+	ctx := context.Background()
+	bucket := fmt.Sprintf("ingestd-exclude-%d", rand.Int64())
+	st, err := delta.OpenStore(ctx, "mem://"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	work := []string{"in/scene.tif", "tables/t2/scene.tif"}
+	none := []string{"tables/t/part-0001.parquet", "tables/t/_delta_log/00000000000000000000.json", "dead/x.json",
+		"in/.upload-scene.tif", "in/_tmp/scene.tif"}
+	for _, k := range append(work, none...) {
+		if err := st.Put(ctx, k, []byte("bytes")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topicURL := fmt.Sprintf("mem://ingestd-exclude-topic-%d", rand.Int64())
+	topic, err := pubsub.OpenTopic(ctx, topicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Shutdown(ctx)
+	sub, err := OpenSubscription(ctx, topicURL+"?ackdeadline=10m", SubscriptionOptions{Idle: 200 * time.Millisecond,
+		Exclude: []string{"mem://" + bucket + "/tables/t", "mem://" + bucket + "/dead/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctx)
+	for _, k := range append(none, work...) {
+		if err := topic.Send(ctx, &pubsub.Message{Body: []byte("mem://" + bucket + "/" + k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := sub.Poll(ctx, func(id, version string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range w {
+		got = append(got, strings.TrimPrefix(x.ID, "mem://"+bucket+"/"))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, work) {
+		t.Errorf("work %q, want %q", got, work)
+	}
+	if len(sub.open) != len(work) {
+		t.Errorf("%d messages wait for their ack, want %d (the others acked at once)", len(sub.open), len(work))
 	}
 }

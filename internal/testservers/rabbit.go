@@ -170,9 +170,9 @@ func NotifyQueue(t testing.TB, bucket string) string {
 	return queue
 }
 
-// QueueDepth returns the number of messages ready in a queue (not counting those delivered and
-// not yet acked).
-func QueueDepth(t testing.TB, queue string) int {
+// QueueState returns the number of messages ready in a queue (not counting those delivered and
+// not yet acked) and the number of its consumers.
+func QueueState(t testing.TB, queue string) (ready, consumers int) {
 	t.Helper()
 	conn := rabbitDial(t)
 	defer conn.Close()
@@ -185,5 +185,31 @@ func QueueDepth(t testing.TB, queue string) int {
 	if err != nil {
 		t.Fatalf("RabbitMQ: queue %s: %v", queue, err)
 	}
-	return q.Messages
+	return q.Messages, q.Consumers
+}
+
+// DrainQueue takes the messages ready in a queue, acks them, and returns their bodies.
+func DrainQueue(t testing.TB, queue string) [][]byte {
+	t.Helper()
+	conn := rabbitDial(t)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("RabbitMQ: open a channel: %v", err)
+	}
+	defer ch.Close()
+	var out [][]byte
+	for {
+		d, ok, err := ch.Get(queue, false)
+		if err != nil {
+			t.Fatalf("RabbitMQ: get from %s: %v", queue, err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, d.Body)
+		if err := d.Ack(false); err != nil {
+			t.Fatalf("RabbitMQ: ack: %v", err)
+		}
+	}
 }
