@@ -161,6 +161,14 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 		}
 		return nil, err
 	}
+	if s.sub == nil {
+		sub, err := pubsub.OpenSubscription(ctx, s.url)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe %s again: %w", s.url, err)
+		}
+		s.o.Logger.Info("ingestd: subscribed again", "subscription", s.url)
+		s.sub = sub
+	}
 	for range s.o.MaxMessages {
 		rctx, cancel := context.WithTimeout(ctx, s.o.Idle)
 		m, err := s.sub.Receive(rctx)
@@ -168,6 +176,9 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				break // idle
+			}
+			if ctx.Err() == nil {
+				s.drop()
 			}
 			return fail(fmt.Errorf("subscribe %s: %w", s.url, err))
 		}
@@ -223,6 +234,22 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 	return out, nil
 }
 
+// drop lets go of a subscription that failed for good (Receive reports only errors the driver
+// cannot retry, such as RabbitMQ's connection lost when the broker restarts): the next Poll
+// opens it again (rabbitpubsub dials again once its connection is closed). The messages taken
+// from it and not settled are acked or nacked through it when they settle, to no effect once
+// its connection is gone; the queue delivers them again on the new one, where they join their
+// work still waiting.
+func (s *Subscription) drop() {
+	old := s.sub
+	s.sub = nil
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		old.Shutdown(ctx)
+	}()
+}
+
 // release acks a message whose objects are all settled, or nacks it when one was dropped, or
 // leaves it to come back after the subscription's ack deadline when one could not be stat'ed
 // (a nack would have it back at once, again and again while the store fails).
@@ -276,6 +303,9 @@ func (s *Subscription) Close(ctx context.Context) error {
 	clear(s.waiting)
 	for _, st := range s.stores {
 		st.Close()
+	}
+	if s.sub == nil {
+		return nil
 	}
 	return s.sub.Shutdown(ctx)
 }

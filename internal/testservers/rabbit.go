@@ -108,6 +108,20 @@ func rabbitctl(ctx context.Context, dir, name string, args ...string) error {
 // first use. It is ready once it accepts an AMQP connection of RabbitURL.
 func RabbitMQ(t testing.TB) *Server { t.Helper(); return rabbit.start(t) }
 
+// RestartRabbitMQ stops the RabbitMQ server (rabbitmqctl stop: its clients see their
+// connections closed) and starts it again on the same data: durable queues and their persistent
+// messages are kept.
+func RestartRabbitMQ(t testing.TB) {
+	t.Helper()
+	RabbitMQ(t)
+	rabbit.stop()
+	rabbit.cmd = nil
+	if err := rabbit.run(); err != nil {
+		rabbit.err = err
+		t.Fatalf("restart RabbitMQ: %v", err)
+	}
+}
+
 // RabbitDial opens a connection to the RabbitMQ server (starting it on first use), closed when
 // the test ends.
 func RabbitDial(t testing.TB) *amqp.Connection {

@@ -244,17 +244,20 @@ func (s *Server) start(t testing.TB) *Server {
 }
 
 func (s *Server) run() error {
-	dir, err := os.MkdirTemp(root, s.Scheme+"-")
-	if err != nil {
-		return err
+	dir := s.dir // a restart keeps the data
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp(root, s.Scheme+"-"); err != nil {
+			return err
+		}
+		s.dir = dir
 	}
-	s.dir = dir
 	cmd, err := s.command(dir)
 	if err != nil {
 		return err
 	}
 	s.log = filepath.Join(dir, "server.log")
-	logf, err := os.Create(s.log)
+	logf, err := os.OpenFile(s.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
