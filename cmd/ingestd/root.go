@@ -141,7 +141,8 @@ message is acked after the commit holding its objects and nacked (requeued, so d
 to this replica or another) when its batch is abandoned; a replica killed with messages in
 flight leaves them unacked, and RabbitMQ delivers them again when its connection closes. A
 replica holds at most ?prefetch_count=N unacked messages (default 4 x --batch-max-sources; not
-bounded with --once), so replicas on one queue share the work.
+bounded with --once), so replicas on one queue share the work. When the broker closes the
+connection (a restart), the next poll subscribes again.
 
 Exactly once: any number of ingestd, on one or many machines, may write one table, watching the
 same prefix or others; the table's log decides, so no source is added twice or lost, across
