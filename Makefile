@@ -39,7 +39,8 @@ deps:
 servers:
 	@dpkg-query -W -f='$${Status}' rabbitmq-server 2>/dev/null | grep -q "install ok installed" || { \
 	  echo "servers: installing rabbitmq-server from Debian (once)"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq rabbitmq-server; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null || \
+	    { echo "servers: could not install rabbitmq-server with apt-get; install it, then run make again"; exit 1; }; \
 	}
 	@mkdir -p $(SERVERS_DIR)/bin
 	@if [ "$$(cat $(SERVERS_DIR)/bin/.minio-version 2>/dev/null)" != "$(MINIO_VERSION)" ]; then \
