@@ -195,3 +195,59 @@ func TestSubscribeRabbitMQRestart(t *testing.T) {
 	p.checkAcked(t)
 	checkExactlyOnce(t, p.table, ids)
 }
+
+// TestSubscribeKillRedelivers: messages a replica holds in its batch (taken, not committed) are
+// unacked, so when it is killed with SIGKILL RabbitMQ puts them back in the queue, and the
+// next replica ingests them: nothing acked before its commit, nothing lost.
+func TestSubscribeKillRedelivers(t *testing.T) {
+	p := newPipeline(t)
+	// The table in another bucket, so that the queue holds the scenes' notifications only; made
+	// beforehand with a local scene (while there is no table, a batch holds one source).
+	p.table = "s3://" + testservers.MinIO(t).Bucket(t) + "/tiles"
+	local := distinctScenes(t, 3)
+	ctx := context.Background()
+	st, err := delta.OpenStore(ctx, p.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := ingest.Ingest(ctx, st, local[2:], ingest.Options{AppID: "seed"}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{local[2]}
+	local = local[:2]
+	// A batch that waits for an hour or 100 sources: the two scenes stay in flight.
+	held := start(t, p.args("held", "--batch-max-sources", "100", "--batch-max-wait", "1h")...)
+	p.waitConsumers(t, 1, held.log)
+	for i, path := range local {
+		key := fmt.Sprintf("scenes/s%d.tif", i)
+		if err := p.put(t, key, path); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.id(key))
+	}
+	waitFor(t, 60*time.Second, func() bool {
+		ready, _ := testservers.QueueState(t, p.queue)
+		return ready == 0 && strings.Count(held.log(), "ingestd: new work") > 0
+	}, held.log)
+	time.Sleep(time.Second) // a notification acked too early would have been acked by now
+	held.cmd.Process.Signal(syscall.SIGKILL)
+	<-held.done
+	if f, _ := holdings(t, p.table); len(f) != 1 {
+		t.Fatalf("the held replica committed: the table holds %v", f)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		ready, consumers := testservers.QueueState(t, p.queue)
+		return ready == len(local) && consumers == 0
+	}, func() string {
+		ready, consumers := testservers.QueueState(t, p.queue)
+		return fmt.Sprintf("after the kill the queue has %d messages ready (%d consumers), want %d", ready, consumers, len(local))
+	})
+	next := start(t, p.args("next")...)
+	waitFor(t, 90*time.Second, func() bool { f, _ := holdings(t, p.table); return len(f) >= len(ids) }, next.log)
+	if code := next.stop(t, syscall.SIGTERM); code != exitOK {
+		t.Errorf("exit %d after SIGTERM; log:\n%s", code, next.log())
+	}
+	p.checkAcked(t)
+	checkExactlyOnce(t, p.table, ids)
+}
