@@ -2,6 +2,7 @@ package testservers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,10 +49,25 @@ var rabbit = &Server{
 		if err := os.WriteFile(filepath.Join(dir, "enabled_plugins"), []byte("[].\n"), 0o644); err != nil {
 			return nil, err
 		}
+		// The port mapper first, answering before the node starts: a node that finds no epmd
+		// listening yet when it registers exits (seen once at load 35).
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := rabbitctl(ctx, dir, "epmd", "-daemon"); err != nil {
+			return nil, fmt.Errorf("start epmd: %w", err)
+		}
+		for rabbitctl(ctx, dir, "epmd", "-names") != nil {
+			select {
+			case <-ctx.Done():
+				return nil, errors.New("epmd did not answer within 20 s")
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), rabbitEnv(dir)...)
 		return cmd, nil
 	},
+	retry: true,
 	ready: func(ctx context.Context) error {
 		conn, err := amqp.DialConfig(RabbitURL, amqp.Config{Dial: amqp.DefaultDial(2 * time.Second)})
 		if err != nil {

@@ -192,6 +192,8 @@ type Server struct {
 	// after runs once the group is gone (RabbitMQ: rabbitmqctl stop, then epmd -kill).
 	halt  func(s *Server)
 	after func(s *Server)
+	// retry starts the server a second time when the first start fails.
+	retry bool
 
 	once   sync.Once
 	err    error
@@ -236,6 +238,14 @@ func (s *Server) start(t testing.TB) *Server {
 			return
 		}
 		s.err = s.run()
+		if s.err != nil && s.retry {
+			first := s.err
+			s.stop()
+			s.cmd = nil
+			if s.err = s.run(); s.err != nil {
+				s.err = fmt.Errorf("%w (and before, %v)", s.err, first)
+			}
+		}
 	})
 	if s.err != nil {
 		t.Fatalf("cannot start %s: %v", s.Name, s.err)
@@ -293,11 +303,11 @@ func (s *Server) run() error {
 }
 
 func (s *Server) stop() {
+	if s.after != nil && s.dir != "" {
+		defer s.after(s)
+	}
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
-	}
-	if s.after != nil {
-		defer s.after(s)
 	}
 	if s.halt != nil {
 		s.halt(s)
