@@ -34,7 +34,14 @@ deps:
 
 ## servers: install MinIO, fake-gcs-server and Azurite into $(SERVERS_DIR), each only when
 ## missing or at another version. MinIO builds from source: about 10 minutes on 2 cores, once.
+## RabbitMQ (the queue of ingestd's --subscribe rabbit:// tests) is Debian's rabbitmq-server,
+## installed when missing; its service is not used (the tests start their own broker).
 servers:
+	@dpkg-query -W -f='$${Status}' rabbitmq-server 2>/dev/null | grep -q "install ok installed" || { \
+	  echo "servers: installing rabbitmq-server from Debian (once)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null || \
+	    { echo "servers: could not install rabbitmq-server with apt-get; install it, then run make again"; exit 1; }; \
+	}
 	@mkdir -p $(SERVERS_DIR)/bin
 	@if [ "$$(cat $(SERVERS_DIR)/bin/.minio-version 2>/dev/null)" != "$(MINIO_VERSION)" ]; then \
 	  echo "servers: building MinIO $(MINIO_VERSION) into $(SERVERS_DIR) (about 10 minutes, once)"; \

@@ -62,67 +62,6 @@ func removeTestRasters() {
 	}
 }
 
-func gdalTool(t *testing.T, args ...string) []byte {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, stderr)
-	}
-	return out
-}
-
-// rasterInfo is what gdalinfo -json -checksum tells of a raster.
-type rasterInfo struct {
-	Driver    string                       `json:"driverShortName"`
-	Size      []int                        `json:"size"`
-	Metadata  map[string]map[string]string `json:"metadata"`
-	Transform []float64                    `json:"geoTransform"`
-	Bands     []struct {
-		Type      string   `json:"type"`
-		Checksum  int      `json:"checksum"`
-		NoData    *float64 `json:"noDataValue"`
-		Overviews []any    `json:"overviews"`
-	} `json:"bands"`
-}
-
-func gdalinfo(t *testing.T, path string) rasterInfo {
-	t.Helper()
-	var info rasterInfo
-	if err := json.Unmarshal(gdalTool(t, "gdalinfo", "-json", "-checksum", path), &info); err != nil {
-		t.Fatal(err)
-	}
-	return info
-}
-
-// assertSamePixels checks that an export has the source's size, grid, types and pixels.
-func assertSamePixels(t *testing.T, source, export string) rasterInfo {
-	t.Helper()
-	want, got := gdalinfo(t, source), gdalinfo(t, export)
-	if !slices.Equal(got.Size, want.Size) || !slices.Equal(got.Transform, want.Transform) || len(got.Bands) != len(want.Bands) {
-		t.Fatalf("export %s is %v %v with %d bands, source %v %v with %d", export, got.Size, got.Transform, len(got.Bands),
-			want.Size, want.Transform, len(want.Bands))
-	}
-	for i := range want.Bands {
-		w, g := want.Bands[i], got.Bands[i]
-		if g.Type != w.Type || g.Checksum != w.Checksum || nodata(g.NoData) != nodata(w.NoData) {
-			t.Errorf("band %d of the export: %s checksum %d nodata %s; source: %s checksum %d nodata %s",
-				i+1, g.Type, g.Checksum, nodata(g.NoData), w.Type, w.Checksum, nodata(w.NoData))
-		}
-	}
-	return got
-}
-
-func nodata(v *float64) string {
-	if v == nil {
-		return "none"
-	}
-	return fmt.Sprint(*v)
-}
-
 func num(t *testing.T, m map[string]any, key string) int64 {
 	t.Helper()
 	n, ok := m[key].(json.Number)
@@ -147,7 +86,7 @@ func TestIngestExport(t *testing.T) {
 	a := testRaster(t, "rgb.tif")
 	// b: the same pixels one scene to the east.
 	b := filepath.Join(t.TempDir(), "rgb-east.tif")
-	gdalTool(t, "gdal_translate", "-q", "-a_ullr", "503000", "4650000", "506000", "4648000", a, b)
+	testutil.GDALTool(t, "gdal_translate", "-q", "-a_ullr", "503000", "4650000", "506000", "4648000", a, b)
 	table := filepath.Join(t.TempDir(), "tiles")
 
 	r := deltactl(t, "ingest", table, a, b, "--json")
@@ -247,7 +186,7 @@ func TestIngestExport(t *testing.T) {
 		exp["bbox"] != nil || num(t, exp, "bytes") != fi.Size() || exp["url"] != table {
 		t.Errorf("export --json: %v", exp)
 	}
-	got := assertSamePixels(t, a, cog)
+	got := testutil.AssertSamePixels(t, a, cog)
 	if got.Driver != "GTiff" || got.Metadata["IMAGE_STRUCTURE"]["LAYOUT"] != "COG" {
 		t.Errorf("export --format COG is %s with IMAGE_STRUCTURE %v, want the COG layout", got.Driver, got.Metadata["IMAGE_STRUCTURE"])
 	}
@@ -262,7 +201,7 @@ func TestIngestExport(t *testing.T) {
 	if !strings.HasPrefix(out, "exported "+b+" level 0 from file://"+table+" to file://"+gt+" (GTiff, ") {
 		t.Errorf("export output: %q", out)
 	}
-	if got := assertSamePixels(t, b, gt); got.Metadata["IMAGE_STRUCTURE"]["LAYOUT"] == "COG" {
+	if got := testutil.AssertSamePixels(t, b, gt); got.Metadata["IMAGE_STRUCTURE"]["LAYOUT"] == "COG" {
 		t.Error("--format GTiff wrote a COG")
 	}
 
@@ -272,7 +211,7 @@ func TestIngestExport(t *testing.T) {
 	if bb := exp["bbox"].([]any); len(bb) != 4 || bb[0] != json.Number("2.999") {
 		t.Errorf("export --bbox --json: bbox %v", exp["bbox"])
 	}
-	if info := gdalinfo(t, part); !slices.Equal(info.Size, []int{256, 200}) {
+	if info := testutil.GDALInfo(t, part); !slices.Equal(info.Size, []int{256, 200}) {
 		t.Errorf("export --bbox: size %v, want the first tile [256 200]", info.Size)
 	}
 
@@ -326,7 +265,7 @@ func TestIngestEmptyTiles(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "u16.tif")
 	mustRun(t, "export", table, "--source", src, "--out", out)
-	assertSamePixels(t, src, out)
+	testutil.AssertSamePixels(t, src, out)
 
 	// --keep-empty, in a second table: the empty slots are rows too.
 	keep := decodeObject(t, mustRun(t, "ingest", filepath.Join(t.TempDir(), "tiles"), src, "--tile-size", "128", "--keep-empty", "--json"))

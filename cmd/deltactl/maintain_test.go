@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 // TestOptimizeVacuum: two ingests make two files; optimize merges them into one with the same
@@ -36,7 +38,7 @@ func TestOptimizeVacuum(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "rgb.out.tif")
 	mustRun(t, "export", dir, "--source", rgb, "--out", out)
-	assertSamePixels(t, rgb, out)
+	testutil.AssertSamePixels(t, rgb, out)
 
 	// The default retention keeps the merged-away files; a shorter one needs the override.
 	if r := deltactl(t, "vacuum", dir, "--retention", "1s"); r.code != exitFailure || !strings.Contains(r.stderr, "retention") {
@@ -65,5 +67,5 @@ func TestOptimizeVacuum(t *testing.T) {
 		t.Fatalf("%d data files left, want 1", parts)
 	}
 	mustRun(t, "export", dir, "--source", rgb, "--out", out+"2.tif")
-	assertSamePixels(t, rgb, out+"2.tif")
+	testutil.AssertSamePixels(t, rgb, out+"2.tif")
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testservers"
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 // deltactlProcess runs deltactl as a process of its own (the test binary, running run with
@@ -201,7 +202,7 @@ func TestStdoutOnlyOurs(t *testing.T) {
 func TestIngestInterruptedAzure(t *testing.T) {
 	azurite := testservers.Azurite(t)
 	src := t.TempDir() + "/big.tif"
-	gdalTool(t, "gdal_create", "-q", "-of", "GTiff", "-outsize", "3000", "3000", "-bands", "3", "-ot", "Byte",
+	testutil.GDALTool(t, "gdal_create", "-q", "-of", "GTiff", "-outsize", "3000", "3000", "-bands", "3", "-ot", "Byte",
 		"-burn", "7", "-burn", "70", "-burn", "170", "-a_srs", "EPSG:32631",
 		"-a_ullr", "500000", "4650000", "530000", "4620000", src)
 	interrupted := 0

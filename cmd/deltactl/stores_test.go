@@ -12,6 +12,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testservers"
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 // childArgs, when set, makes the test binary run deltactl with these arguments (one a line)
@@ -87,7 +88,7 @@ func scenes(t *testing.T, n int) []string {
 	for i := 1; i < n; i++ {
 		p := filepath.Join(dir, fmt.Sprintf("scene-%02d.tif", i))
 		x := 500000 + 3000*i
-		gdalTool(t, "gdal_translate", "-q", "-a_ullr", fmt.Sprint(x), "4650000", fmt.Sprint(x+3000), "4648000", a, p)
+		testutil.GDALTool(t, "gdal_translate", "-q", "-a_ullr", fmt.Sprint(x), "4650000", fmt.Sprint(x+3000), "4648000", a, p)
 		out = append(out, p)
 	}
 	return out
@@ -100,7 +101,7 @@ func scenes(t *testing.T, n int) []string {
 func TestVerbsOnStores(t *testing.T) {
 	local := scenes(t, 2)
 	cog := filepath.Join(t.TempDir(), "cog.tif")
-	gdalTool(t, "gdal_translate", "-q", "-a_ullr", "500000", "4648000", "503000", "4646000", "-of", "COG",
+	testutil.GDALTool(t, "gdal_translate", "-q", "-a_ullr", "500000", "4648000", "503000", "4646000", "-of", "COG",
 		"-co", "BLOCKSIZE=128", "-co", "OVERVIEWS=AUTO", "-co", "OVERVIEW_COUNT=2", "-co", "RESAMPLING=NEAREST", local[0], cog)
 	local = append(local, cog)
 
@@ -150,11 +151,11 @@ func TestVerbsOnStores(t *testing.T) {
 			t.Helper()
 			out := filepath.Join(t.TempDir(), "a.tif")
 			mustRun(t, "export", table, "--source", src[0], "--out", out)
-			assertSamePixels(t, local[0], out)
+			testutil.AssertSamePixels(t, local[0], out)
 			key := "exports/" + stage + "/c.tif"
 			exp := decodeObject(t, mustRun(t, "export", table, "--source", src[2], "--out", base+"/"+key, "--format", "COG", "--json"))
 			got := download(t, base, key)
-			assertSamePixels(t, local[2], got)
+			testutil.AssertSamePixels(t, local[2], got)
 			if fi, _ := os.Stat(got); num(t, exp, "bytes") != fi.Size() {
 				t.Errorf("export to %s/%s: bytes %v, the object has %d", base, key, exp["bytes"], fi.Size())
 			}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/ingest"
+	"github.com/deltaraster/deltaraster/internal/testservers"
 	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
@@ -28,7 +29,9 @@ func TestMain(m *testing.M) {
 	if a, ok := os.LookupEnv(childArgs); ok {
 		os.Exit(run(context.Background(), strings.Split(a, "\n"), os.Stdout, os.Stderr))
 	}
-	code := m.Run()
+	// The tests run in a private network namespace with the servers of internal/testservers
+	// (MinIO, RabbitMQ); the child processes are started there too.
+	code := testservers.Main(m)
 	if rasters.dir != "" {
 		os.RemoveAll(rasters.dir)
 	}

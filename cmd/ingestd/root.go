@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,7 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	_ "gocloud.dev/pubsub/mempubsub" // mem:// subscriptions (in-process)
+	_ "gocloud.dev/pubsub/mempubsub"    // mem:// subscriptions (in-process)
+	_ "gocloud.dev/pubsub/rabbitpubsub" // rabbit://QUEUE subscriptions on $RABBIT_SERVER_URL
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deltaraster/deltaraster/checkpoint"
@@ -123,10 +125,24 @@ Or the work comes from a queue (--subscribe URL, a gocloud.dev/pubsub subscripti
 object-created notifications: S3 event records (AWS, MinIO), GCS Pub/Sub notifications, Azure
 Event Grid BlobCreated events, or a bare URL per message. A message is acked only after the
 commit that holds its objects (or once they are found in the table, or dead-lettered); nacked
-when its batch is abandoned. Each poll receives until no message came for --idle; with --once
-the run ends there. --source-query gives the URL parameters to read notified objects with.
-This build links the mem:// driver only (in-process, for tests): rabbit://, awssqs://,
+when its batch is abandoned. Objects in the table itself or under --dead-letter, and keys with
+a path element starting with "." or "_", are never work (a bucket-wide notification would
+otherwise feed ingestd its own files). Each poll receives until no message came for --idle;
+with --once the run ends there. --source-query gives the URL parameters to read notified
+objects with.
+This build links two drivers: rabbit:// and mem:// (in-process, for tests); awssqs://,
 gcppubsub://, azuresb:// and kafka:// are not linked yet.
+
+RabbitMQ: --subscribe rabbit://QUEUE consumes the queue QUEUE, which must exist (bound to the
+exchange the store's notifications are published to, such as MinIO's MINIO_NOTIFY_AMQP_*
+target), on the server of the environment variable RABBIT_SERVER_URL, such as
+amqp://user:password@rabbit.example.net:5672/ (as gocloud.dev's rabbitpubsub reads it). A
+message is acked after the commit holding its objects and nacked (requeued, so delivered again,
+to this replica or another) when its batch is abandoned; a replica killed with messages in
+flight leaves them unacked, and RabbitMQ delivers them again when its connection closes. A
+replica holds at most ?prefetch_count=N unacked messages (default 4 x --batch-max-sources; not
+bounded with --once), so replicas on one queue share the work. When the broker closes the
+connection (a restart), the next poll subscribes again.
 
 Exactly once: any number of ingestd, on one or many machines, may write one table, watching the
 same prefix or others; the table's log decides, so no source is added twice or lost, across
@@ -171,6 +187,11 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
   ingestd --table gs://b/tiles --watch gs://b/scenes --shard 0/2 --metrics-addr :9464
   ingestd --table gs://b/tiles --watch gs://b/scenes --shard 1/2 --metrics-addr :9465
 
+  # Two replicas on one RabbitMQ queue fed by MinIO's bucket notifications
+  export RABBIT_SERVER_URL=amqp://ingest:secret@127.0.0.1:5672/
+  ingestd --table s3://b/tiles --subscribe rabbit://scenes-created --app-id ingestd-a
+  ingestd --table s3://b/tiles --subscribe rabbit://scenes-created --app-id ingestd-b --metrics-addr :9465
+
   # Small batches committed quickly, bands named, GDAL cache and Go heap capped
   ingestd --table ./tiles --watch ./in --batch-max-sources 4 --batch-max-wait 5s \
       --bands red,green,blue --cache-max 128MiB --memory-limit 1GiB
@@ -191,7 +212,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f := cmd.Flags()
 	f.StringVar(&c.table, "table", "", "URL of the raster table (created by the first commit if it does not exist)")
 	f.StringVar(&c.watch, "watch", "", "prefix to watch: a local directory or a file://, s3://, gs://, azblob:// or mem:// URL")
-	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications (this build links mem:// only)")
+	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL) or mem://")
 	f.DurationVar(&c.idle, "idle", time.Second, "with --subscribe: a poll ends once no message came for this long (with --once, the run ends)")
 	f.StringVar(&c.sourceQuery, "source-query", "", "with --subscribe: URL parameters to read the notified objects with, such as endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1")
 	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix (or two polls of the subscription)")
@@ -230,6 +251,36 @@ func parseShard(s string) (daemon.Shard, error) {
 		return daemon.Shard{}, usageErrorf("invalid argument %q for --shard: want i/n with 0 <= i < n, such as 0/2", s)
 	}
 	return daemon.Shard{I: i, N: n}, nil
+}
+
+// exclude are the prefixes whose notified objects are never work: the table and the dead-letter
+// prefix, written by ingestd itself.
+func exclude(table, deadLetter string) []string {
+	if deadLetter == "" {
+		return []string{table}
+	}
+	return []string{table, deadLetter}
+}
+
+// subscriptionURL is the --subscribe URL as opened: a rabbit:// URL without prefetch_count gets
+// one of prefetch (unless once), so that a replica holds a bounded number of unacked messages
+// and replicas on one queue share the work (RabbitMQ's default is no bound: the first consumer
+// would take the whole queue).
+func subscriptionURL(raw string, prefetch int, once bool) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", usageErrorf("invalid --subscribe URL %q: %v", raw, err)
+	}
+	if u.Scheme != "rabbit" || once {
+		return raw, nil
+	}
+	q := u.Query()
+	if q.Get("prefetch_count") != "" {
+		return raw, nil
+	}
+	q.Set("prefetch_count", strconv.Itoa(prefetch))
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }
 
 func (c *config) logger(w io.Writer) (*slog.Logger, error) {
@@ -307,8 +358,13 @@ func (c *config) run(cmd *cobra.Command) error {
 		if c.once {
 			maxMessages = math.MaxInt32
 		}
-		sub, err := daemon.OpenSubscription(ctx, c.subscribe, daemon.SubscriptionOptions{Idle: c.idle, MaxMessages: maxMessages,
-			SourceQuery: c.sourceQuery, Logger: log})
+		subURL, err := subscriptionURL(c.subscribe, maxMessages, c.once)
+		if err != nil {
+			return err
+		}
+		sub, err := daemon.OpenSubscription(ctx, subURL, daemon.SubscriptionOptions{Idle: c.idle, MaxMessages: maxMessages,
+			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: strings.HasPrefix(subURL, "rabbit:"),
+			Exclude: exclude(c.table, c.deadLetter)})
 		if err != nil {
 			return err
 		}

@@ -31,6 +31,18 @@ type SubscriptionOptions struct {
 	SourceQuery string
 	// Logger receives the messages dropped as not notifications (default slog.Default()).
 	Logger *slog.Logger
+	// NoAckDeadline says the queue has no ack deadline: it delivers a message again only once
+	// it is nacked or the consumer's connection ends (RabbitMQ). A message whose object could
+	// not be stat'ed is then nacked at the next Poll rather than left to expire, which it never
+	// would (and RabbitMQ closes a channel whose message stays unacked past its consumer
+	// timeout, 30 minutes by default).
+	NoAckDeadline bool
+	// Exclude are prefixes (any spelling of a source URI, as SourceID takes) whose objects are
+	// never work: the table's own root and the dead-letter prefix, whose objects the daemon
+	// writes itself. A notification configured on a whole bucket that holds the table would
+	// otherwise feed the daemon its own data files, and each dead letter written for one of them
+	// would be notified in turn, without end.
+	Exclude []string
 }
 
 // Subscription is a Source on a gocloud.dev/pubsub subscription carrying object-created
@@ -41,10 +53,12 @@ type SubscriptionOptions struct {
 // once every object it names is settled: in the table at that version (committed, or found
 // there), or dead-lettered; it is nacked for redelivery when one of them is dropped (abandoned
 // at shutdown, changed while read), left to come back after the subscription's ack deadline
-// when one could not be stat'ed (the store failing), and acked at once when it names no
-// object to ingest (a removal, a test event, objects already in the table or gone) or is no
-// notification at all (logged: redelivering it would never help). Two messages naming one
-// object at one version are one Work, and both are acked with it. Close nacks the messages
+// when one could not be stat'ed (the store failing; nacked at the next Poll when the queue has
+// no ack deadline, see SubscriptionOptions.NoAckDeadline), and acked at once when it names no
+// object to ingest (a removal, a test event, objects already in the table or gone, objects of
+// the table itself or hidden, see SubscriptionOptions.Exclude) or is no notification at all
+// (logged: redelivering it would never help). Two messages naming one object at one version
+// are one Work, and both are acked with it. Close nacks the messages
 // still waiting.
 //
 // A Subscription is for one goroutine.
@@ -55,6 +69,8 @@ type Subscription struct {
 	stores  map[string]delta.Store // bucket URL -> store, to stat objects
 	waiting map[pairKey][]*pubsub.Message
 	open    map[*pubsub.Message]*msgState
+	later   []*pubsub.Message // nacked at the next Poll (NoAckDeadline)
+	exclude []string          // identities of excluded prefixes, each ending in /
 }
 
 type msgState struct {
@@ -75,12 +91,57 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	var exclude []string
+	for _, e := range o.Exclude {
+		id, err := prefixID(e)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe: excluded prefix %q: %w", e, err)
+		}
+		exclude = append(exclude, id)
+	}
 	sub, err := pubsub.OpenSubscription(ctx, rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	return &Subscription{sub: sub, url: rawURL, o: o, stores: map[string]delta.Store{},
-		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}}, nil
+		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude}, nil
+}
+
+// prefixID is the identity of a prefix (a directory, a bucket, a path in one), ending in "/":
+// the identity of an object in it, less the object's name.
+func prefixID(prefix string) (string, error) {
+	inside := filepath.Join(prefix, "x")
+	if strings.Contains(prefix, "://") || strings.HasPrefix(prefix, "file:") {
+		u, err := url.Parse(prefix)
+		if err != nil {
+			return "", err
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/x"
+		u.RawPath = ""
+		inside = u.String()
+	}
+	id, err := ingest.SourceID(inside)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(id, "x"), nil
+}
+
+// skip reports whether the object of a source identity is never work: under an excluded
+// prefix, or (an object in a bucket) with a key element starting with "." or "_", as a
+// watched prefix skips them (hidden files, copy tools' temporary files, a table's _delta_log).
+func (s *Subscription) skip(id string) bool {
+	for _, e := range s.exclude {
+		if strings.HasPrefix(id, e) {
+			return true
+		}
+	}
+	if _, rest, ok := strings.Cut(id, "://"); ok {
+		if _, key, ok := strings.Cut(rest, "/"); ok {
+			return hidden(key)
+		}
+	}
+	return false
 }
 
 // String is the subscription URL as given.
@@ -89,12 +150,24 @@ func (s *Subscription) String() string { return s.url }
 // Poll receives messages until none comes for Idle, or MaxMessages came, and returns the work
 // they name. A failed or cancelled Poll nacks the messages it received and returns the error.
 func (s *Subscription) Poll(ctx context.Context, known func(id, version string) bool) ([]Work, error) {
+	for _, m := range s.later {
+		m.Nack()
+	}
+	s.later = s.later[:0]
 	var out []Work
 	fail := func(err error) ([]Work, error) {
 		for _, w := range out {
 			s.Dropped(w)
 		}
 		return nil, err
+	}
+	if s.sub == nil {
+		sub, err := pubsub.OpenSubscription(ctx, s.url)
+		if err != nil {
+			return nil, fmt.Errorf("subscribe %s again: %w", s.url, err)
+		}
+		s.o.Logger.Info("ingestd: subscribed again", "subscription", s.url)
+		s.sub = sub
 	}
 	for range s.o.MaxMessages {
 		rctx, cancel := context.WithTimeout(ctx, s.o.Idle)
@@ -103,6 +176,9 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				break // idle
+			}
+			if ctx.Err() == nil {
+				s.drop()
 			}
 			return fail(fmt.Errorf("subscribe %s: %w", s.url, err))
 		}
@@ -120,6 +196,10 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 				s.o.Logger.Warn("ingestd: object of a message is no source (skipped)", "uri", uri, "err", err)
 				continue
 			}
+			if s.skip(id) {
+				s.o.Logger.Debug("ingestd: object of a message skipped (the table's, a dead letter, or hidden)", "uri", uri)
+				continue
+			}
 			version, err := s.version(ctx, uri)
 			if errors.Is(err, delta.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 				continue // gone: nothing to ingest
@@ -130,7 +210,7 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 					s.release(m)
 					return fail(ctx.Err())
 				}
-				s.o.Logger.Warn("ingestd: could not stat the object of a message; it comes back after the ack deadline", "uri", uri, "err", err)
+				s.o.Logger.Warn("ingestd: could not stat the object of a message; it comes back later (ack deadline, or nacked at the next poll)", "uri", uri, "err", err)
 				st.expire = true
 				continue
 			}
@@ -154,6 +234,22 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 	return out, nil
 }
 
+// drop lets go of a subscription that failed for good (Receive reports only errors the driver
+// cannot retry, such as RabbitMQ's connection lost when the broker restarts): the next Poll
+// opens it again (rabbitpubsub dials again once its connection is closed). The messages taken
+// from it and not settled are acked or nacked through it when they settle, to no effect once
+// its connection is gone; the queue delivers them again on the new one, where they join their
+// work still waiting.
+func (s *Subscription) drop() {
+	old := s.sub
+	s.sub = nil
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		old.Shutdown(ctx)
+	}()
+}
+
 // release acks a message whose objects are all settled, or nacks it when one was dropped, or
 // leaves it to come back after the subscription's ack deadline when one could not be stat'ed
 // (a nack would have it back at once, again and again while the store fails).
@@ -161,6 +257,8 @@ func (s *Subscription) release(m *pubsub.Message) {
 	st := s.open[m]
 	delete(s.open, m)
 	switch {
+	case st != nil && st.expire && s.o.NoAckDeadline && m.Nackable():
+		s.later = append(s.later, m)
 	case st != nil && st.expire:
 	case st != nil && st.nack && m.Nackable():
 		m.Nack()
@@ -197,10 +295,17 @@ func (s *Subscription) Close(ctx context.Context) error {
 			m.Nack()
 		}
 	}
+	for _, m := range s.later {
+		m.Nack()
+	}
+	s.later = nil
 	clear(s.open)
 	clear(s.waiting)
 	for _, st := range s.stores {
 		st.Close()
+	}
+	if s.sub == nil {
+		return nil
 	}
 	return s.sub.Shutdown(ctx)
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,5 +214,106 @@ func TestSubscriptionNack(t *testing.T) {
 	}
 	if len(sub.open) != 0 {
 		t.Errorf("%d messages open after Close", len(sub.open))
+	}
+}
+
+// TestSubscriptionNoAckDeadline: on a queue without an ack deadline (as RabbitMQ), a message
+// whose object cannot be stat'ed (a path through a regular file: ENOTDIR, not "does not
+// exist") is nacked at the next Poll, so it comes back; on a queue with one, it is left to
+// expire.
+func TestSubscriptionNoAckDeadline(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unreachable := filepath.Join(file, "x.tif")
+	for _, noDeadline := range []bool{true, false} {
+		t.Run(fmt.Sprint("NoAckDeadline=", noDeadline), func(t *testing.T) {
+			topicURL := fmt.Sprintf("mem://ingestd-noack-topic-%d", rand.Int64())
+			topic, err := pubsub.OpenTopic(ctx, topicURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer topic.Shutdown(ctx)
+			sub, err := OpenSubscription(ctx, topicURL+"?ackdeadline=10m", SubscriptionOptions{Idle: 200 * time.Millisecond,
+				Logger: testLogger(t), NoAckDeadline: noDeadline})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close(ctx)
+			if err := topic.Send(ctx, &pubsub.Message{Body: []byte(unreachable)}); err != nil {
+				t.Fatal(err)
+			}
+			none := func(id, version string) bool { return false }
+			w, err := sub.Poll(ctx, none)
+			if err != nil || len(w) != 0 {
+				t.Fatalf("poll: %+v, %v; want no work (the object cannot be stat'ed)", w, err)
+			}
+			if got := len(sub.later); got != map[bool]int{true: 1, false: 0}[noDeadline] {
+				t.Fatalf("%d messages to nack at the next poll", got)
+			}
+			// The next Poll nacks it and receives it again (mempubsub redelivers a nack at once).
+			before := len(sub.later)
+			if _, err := sub.Poll(ctx, none); err != nil {
+				t.Fatal(err)
+			}
+			if len(sub.later) != before {
+				t.Errorf("second poll: %d messages to nack, want %d (received again only when nacked)", len(sub.later), before)
+			}
+		})
+	}
+}
+
+// TestSubscriptionExclude: notifications of objects in the table, under the dead-letter prefix
+// or with a hidden key element are no work and their messages are acked at once; the scenes of
+// the same bucket, one beside another table, are work.
+func TestSubscriptionExclude(t *testing.T) {
+	ctx := context.Background()
+	bucket := fmt.Sprintf("ingestd-exclude-%d", rand.Int64())
+	st, err := delta.OpenStore(ctx, "mem://"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	work := []string{"in/scene.tif", "tables/t2/scene.tif"}
+	none := []string{"tables/t/part-0001.parquet", "tables/t/_delta_log/00000000000000000000.json", "dead/x.json",
+		"in/.upload-scene.tif", "in/_tmp/scene.tif"}
+	for _, k := range append(work, none...) {
+		if err := st.Put(ctx, k, []byte("bytes")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topicURL := fmt.Sprintf("mem://ingestd-exclude-topic-%d", rand.Int64())
+	topic, err := pubsub.OpenTopic(ctx, topicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer topic.Shutdown(ctx)
+	sub, err := OpenSubscription(ctx, topicURL+"?ackdeadline=10m", SubscriptionOptions{Idle: 200 * time.Millisecond,
+		Exclude: []string{"mem://" + bucket + "/tables/t", "mem://" + bucket + "/dead/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctx)
+	for _, k := range append(none, work...) {
+		if err := topic.Send(ctx, &pubsub.Message{Body: []byte("mem://" + bucket + "/" + k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := sub.Poll(ctx, func(id, version string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range w {
+		got = append(got, strings.TrimPrefix(x.ID, "mem://"+bucket+"/"))
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, work) {
+		t.Errorf("work %q, want %q", got, work)
+	}
+	if len(sub.open) != len(work) {
+		t.Errorf("%d messages wait for their ack, want %d (the others acked at once)", len(sub.open), len(work))
 	}
 }

@@ -127,10 +127,23 @@ var (
 		},
 	}
 
-	servers = []*Server{minio, gcs, azurite}
+	servers = []*Server{minio, gcs, azurite, rabbit}
 
-	// minioExtraEnv is added to MinIO's environment when it starts (bucket notification targets).
-	minioExtraEnv []string
+	// minioExtraEnv is added to MinIO's environment when it starts (bucket notification targets):
+	// the AMQP target NotifyTarget, publishing to NotifyExchange on RabbitMQ. MinIO does not reach
+	// the target when it starts: it dials on the first event to send (and again after a
+	// failure), so RabbitMQ may start later, and a MinIO whose buckets notify nothing never
+	// dials it.
+	minioExtraEnv = []string{
+		"MINIO_NOTIFY_AMQP_ENABLE_" + NotifyTarget + "=on",
+		"MINIO_NOTIFY_AMQP_URL_" + NotifyTarget + "=" + strings.TrimSuffix(RabbitURL, "/"),
+		"MINIO_NOTIFY_AMQP_EXCHANGE_" + NotifyTarget + "=" + NotifyExchange,
+		"MINIO_NOTIFY_AMQP_EXCHANGE_TYPE_" + NotifyTarget + "=headers",
+		"MINIO_NOTIFY_AMQP_ROUTING_KEY_" + NotifyTarget + "=minio",
+		"MINIO_NOTIFY_AMQP_DELIVERY_MODE_" + NotifyTarget + "=2",
+		"MINIO_NOTIFY_AMQP_DURABLE_" + NotifyTarget + "=on",
+		"MINIO_NOTIFY_AMQP_PUBLISHING_CONFIRMS_" + NotifyTarget + "=on",
+	}
 )
 
 // MinIO returns the S3 server, starting it on first use.

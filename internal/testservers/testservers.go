@@ -1,6 +1,6 @@
 // Package testservers runs the real servers the tests talk to (MinIO for S3, fake-gcs-server for
-// GCS, Azurite for Azure blob storage) on 127.0.0.1, inside a private network namespace that it
-// makes for the test binary, and stops them when the tests end.
+// GCS, Azurite for Azure blob storage, RabbitMQ for queues) on 127.0.0.1, inside a private
+// network namespace that it makes for the test binary, and stops them when the tests end.
 //
 // A package whose tests need a server calls Main from its TestMain:
 //
@@ -9,12 +9,13 @@
 // Main re-runs the test binary under `unshare -n` (`unshare -rn` when not root), brings the
 // loopback interface up and turns IPv6 off there, so the fixed ports cannot clash with anything
 // on the machine and servers that bind more addresses than asked stay private. Servers start on
-// first use (MinIO(t), GCS(t), Azurite(t)), once per test binary, and the process environment
+// first use (MinIO(t), GCS(t), Azurite(t), RabbitMQ(t)), once per test binary, and the process environment
 // points the SDKs at them. When the namespace cannot be made (no unshare, no privilege), the
 // tests that need no server still run and every test that asks for one fails saying why.
 //
 // The server programs are installed by `make servers` into $DELTARASTER_SERVERS (default
-// ~/.cache/deltaraster/servers), at the versions of ../shared/SERVERS.md.
+// ~/.cache/deltaraster/servers), at the versions of ../shared/SERVERS.md; RabbitMQ is Debian's
+// rabbitmq-server, which `make servers` installs with apt when missing.
 package testservers
 
 import (
@@ -187,10 +188,19 @@ type Server struct {
 	ready   func(ctx context.Context) error
 	create  func(ctx context.Context, bucket string) error
 
-	once sync.Once
-	err  error
-	cmd  *exec.Cmd
-	log  string
+	// halt, when set, stops the server gracefully before its process group is signalled;
+	// after runs once the group is gone (RabbitMQ: rabbitmqctl stop, then epmd -kill).
+	halt  func(s *Server)
+	after func(s *Server)
+	// retry starts the server a second time when the first start fails.
+	retry bool
+
+	once   sync.Once
+	err    error
+	cmd    *exec.Cmd
+	dir    string        // its data directory
+	exited chan struct{} // closed when the process has exited
+	log    string
 }
 
 // Endpoint is the server's base URL, http://127.0.0.1:PORT.
@@ -228,6 +238,14 @@ func (s *Server) start(t testing.TB) *Server {
 			return
 		}
 		s.err = s.run()
+		if s.err != nil && s.retry {
+			first := s.err
+			s.stop()
+			s.cmd = nil
+			if s.err = s.run(); s.err != nil {
+				s.err = fmt.Errorf("%w (and before, %v)", s.err, first)
+			}
+		}
 	})
 	if s.err != nil {
 		t.Fatalf("cannot start %s: %v", s.Name, s.err)
@@ -236,16 +254,20 @@ func (s *Server) start(t testing.TB) *Server {
 }
 
 func (s *Server) run() error {
-	dir, err := os.MkdirTemp(root, s.Scheme+"-")
-	if err != nil {
-		return err
+	dir := s.dir // a restart keeps the data
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp(root, s.Scheme+"-"); err != nil {
+			return err
+		}
+		s.dir = dir
 	}
 	cmd, err := s.command(dir)
 	if err != nil {
 		return err
 	}
 	s.log = filepath.Join(dir, "server.log")
-	logf, err := os.Create(s.log)
+	logf, err := os.OpenFile(s.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -257,7 +279,11 @@ func (s *Server) run() error {
 	}
 	s.cmd = cmd
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	s.exited = make(chan struct{})
+	go func() {
+		exited <- cmd.Wait()
+		close(s.exited)
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	for {
@@ -277,8 +303,14 @@ func (s *Server) run() error {
 }
 
 func (s *Server) stop() {
+	if s.after != nil && s.dir != "" {
+		defer s.after(s)
+	}
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
+	}
+	if s.halt != nil {
+		s.halt(s)
 	}
 	pgid := s.cmd.Process.Pid
 	syscall.Kill(-pgid, syscall.SIGTERM)
@@ -290,6 +322,10 @@ func (s *Server) stop() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	syscall.Kill(-pgid, syscall.SIGKILL)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+	}
 }
 
 func stopAll() {
