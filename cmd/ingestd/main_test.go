@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if rasters.dir != "" {
 		os.RemoveAll(rasters.dir)
 	}
+	if deltactlBin.path != "" {
+		os.RemoveAll(filepath.Dir(deltactlBin.path))
+	}
 	os.Exit(code)
 }
 
