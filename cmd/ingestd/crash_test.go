@@ -24,7 +24,8 @@ import (
 // TestCrashLoop: two ingestd replicas (app ids a and b) watch one directory and write one
 // table while scenes keep arriving, two of three renamed into place, one of three written in
 // place piece by piece (a file still growing must never be ingested). 30 times one replica,
-// picked at random, is killed with SIGKILL at a random moment and started again; every 5 kills
+// picked at random, is killed with SIGKILL at a random moment of its work (up to 400 ms after it
+// took its first work) and started again; every 5 kills
 // the table is checked while the replicas run: every version opens and lists its files, no
 // scene was ever added twice or at a size other than its whole size, and the live files hold
 // each scene once. Then the replicas stop on SIGTERM (exit 0), ingestd --once takes what is
@@ -84,9 +85,12 @@ func TestCrashLoop(t *testing.T) {
 	replicas := []*proc{start(t, args("a")...), start(t, args("b")...)}
 	killed, commitsSeen := 0, 0
 	for k := 1; k <= kills; k++ {
-		time.Sleep(time.Duration(100+rand.IntN(600)) * time.Millisecond)
+		// The victim is killed at a random moment of its work, not while it starts (slow on
+		// a loaded machine): up to 400 ms after it took its first work.
 		i := rand.IntN(2)
 		p := replicas[i]
+		p.waitLog(t, "ingestd: new work", 60*time.Second)
+		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
 		p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
