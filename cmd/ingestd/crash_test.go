@@ -62,7 +62,7 @@ func TestCrashLoop(t *testing.T) {
 			if i%3 == 2 {
 				p, err = writeInPlace(filepath.Join(in, name), rgb, 4, 5*time.Millisecond)
 			} else {
-				p, err = filepath.Join(in, name), dropErr(in, name, rgb)
+				p, err = testutil.DropFile(in, name, rgb)
 			}
 			if err != nil {
 				t.Error(err)
@@ -182,15 +182,6 @@ func writeInPlace(path string, b []byte, pieces int, pause time.Duration) (strin
 	return path, f.Close()
 }
 
-// dropErr is drop for a goroutine other than the test's: it returns the error.
-func dropErr(dir, name string, b []byte) error {
-	tmp := filepath.Join(dir, ".tmp-"+name)
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, name))
-}
-
 // checkCrashInvariants checks a table that writers may be changing: every version opens and
 // lists its files; across the whole log each source is added by one commit only, at its whole
 // size (size, the bytes of every scene: a local source's version is its size and mtime), with
@@ -199,12 +190,7 @@ func dropErr(dir, name string, b []byte) error {
 func checkCrashInvariants(t *testing.T, table string, size int64) int {
 	t.Helper()
 	ctx := context.Background()
-	st, err := delta.OpenStore(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	snap, err := delta.Open(ctx, st)
+	st, snap, err := openTable(t, table)
 	if err != nil {
 		if _, serr := os.Stat(filepath.Join(table, "_delta_log")); serr != nil {
 			return 0
@@ -213,19 +199,10 @@ func checkCrashInvariants(t *testing.T, table string, size int64) int {
 	}
 	addedAt := map[string]int64{}
 	for v := int64(0); v <= snap.Version(); v++ {
-		s, err := delta.Open(ctx, st, delta.AtVersion(v))
-		if err == nil {
-			for _, err = range s.Files(ctx) {
-				if err != nil {
-					break
-				}
-			}
-		}
-		if err != nil {
-			t.Errorf("version %d does not read: %v", v, err)
+		if !checkVersionReads(t, st, v) {
 			continue
 		}
-		err = delta.ReadCommitActions(ctx, st, v, func(a delta.Action) error {
+		err := delta.ReadCommitActions(ctx, st, v, func(a delta.Action) error {
 			if a.Add == nil {
 				return nil
 			}
@@ -263,18 +240,12 @@ func checkCrashInvariants(t *testing.T, table string, size int64) int {
 // liveFiles returns the paths of the latest version's data files.
 func liveFiles(t *testing.T, table string) map[string]bool {
 	t.Helper()
-	ctx := context.Background()
-	st, err := delta.OpenStore(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	snap, err := delta.Open(ctx, st)
+	_, snap, err := openTable(t, table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	live := map[string]bool{}
-	for a, err := range snap.Files(ctx) {
+	for a, err := range snap.Files(context.Background()) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/ingest"
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 func testOptions(t *testing.T, table string) Options {
@@ -271,13 +272,7 @@ func holdingsIfAny(t *testing.T, table string) (map[string]int, map[string]strin
 
 func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not done after %v", limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.WaitFor(t, limit, cond, nil)
 }
 
 // TestCheckpoints: the post-commit hook the daemon sets writes a checkpoint at the interval
