@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= $(CURDIR)/demo-table
 DEMO_SRC  := $(DEMO_DIR)-src
 DEMO_OUT  := $(DEMO_DIR)-out.tif
-APT_PKGS  := libgdal-dev gdal-bin
+APT_PKGS  := libgdal-dev gdal-bin curl
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := /usr/local/go/bin:$(PATH)
 
@@ -79,9 +79,10 @@ test: deps servers
 	$(GO) test -race -short -count=1 -timeout 30m ./delta/... ./checkpoint/...
 
 ## demo: build, make a few rasters with GDAL's tools, ingest them into a local table, ingest
-## again after one changed, show the table, export one back as a COG and gdalinfo it.
+## again after one changed, show the table, export one back as a COG and gdalinfo it; then
+## ingestd watches a directory while the demo drops the scenes into it.
 demo: build
-	rm -rf $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT)
+	rm -rf $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT) $(DEMO_DIR)-ingestd
 	sh testdata/make.sh $(DEMO_SRC)
 	@# Two more scenes of rgb.tif's band layout: its eastern neighbour, and a COG with 2 overviews
 	@# to its south.
@@ -107,10 +108,13 @@ demo: build
 	./bin/deltactl vacuum $(DEMO_DIR) --full --dry-run --retention 1ns --force-retention
 	./bin/deltactl vacuum $(DEMO_DIR) --full --retention 1ns --force-retention
 	./bin/deltactl info $(DEMO_DIR)
+	@# The daemon: ingestd watches $(DEMO_DIR)-ingestd/in, the scenes are dropped there, the
+	@# table's history and a few metrics are shown, and SIGTERM stops it (exit 0).
+	sh deploy/demo-ingestd.sh bin $(DEMO_DIR)-ingestd $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif $(DEMO_SRC)/rgb-south-cog.tif
 
 ## bench: the benchmarks whose figures are in bench/RESULTS.md.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 5 ./bench/
 
 clean:
-	rm -rf bin $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT)
+	rm -rf bin $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT) $(DEMO_DIR)-ingestd

@@ -283,6 +283,13 @@ func (in *ingestion) run(ctx context.Context, sources []string) error {
 	return nil
 }
 
+// writeError is an error of the batch writer (a data file the table's store did not take, the
+// spool) met while tiling a source: not the source's failure, so never a *SourceError.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
 func uncommitted(w *batchWriter, err error) error {
 	paths := w.paths() // waits for a data file being written
 	if len(paths) == 0 {
@@ -340,6 +347,10 @@ func (in *ingestion) write(ctx context.Context, p *plan, todo []*sourceRef, c *c
 	}
 	for _, r := range todo {
 		n, empty, err := in.tileSource(ctx, r, in.infos[r.id], w)
+		var we *writeError
+		if errors.As(err, &we) {
+			return we.err // the table's store or the spool failed, not the source
+		}
 		if err != nil {
 			return &SourceError{Source: r.uri, Err: err}
 		}
@@ -373,7 +384,7 @@ func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterI
 		} else {
 			t.Source, t.SourceVersion, t.IngestedAt = r.id, r.version, in.now.UnixMicro()
 			if err := w.add(ctx, t); err != nil {
-				return err
+				return &writeError{err}
 			}
 			tiles++
 		}

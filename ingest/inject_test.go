@@ -21,7 +21,8 @@ import (
 // checkpoint after the commit). After each run the table reads with a clean store and still
 // holds the other source once; the source of the run is in it entirely or not at all, and not
 // while the error says nothing was committed; a retry with the clean store succeeds and leaves
-// exactly one copy of each source.
+// exactly one copy of each source. No fault (all are the table store's) is reported as the
+// source's (*SourceError).
 func TestInjectIngest(t *testing.T) {
 	ctx := context.Background()
 	srcDir := t.TempDir()
@@ -76,6 +77,12 @@ func TestInjectIngest(t *testing.T) {
 							t.Fatalf("%s: %v", run, err)
 						case hit && err != nil && !errors.Is(err, testutil.ErrInjected) && !strings.Contains(err.Error(), testutil.ErrInjected.Error()):
 							t.Fatalf("%s: the error does not report the fault: %v", run, err)
+						}
+						// Every operation of fs is the table's (the source is a local file): a
+						// fault there is never the source's, which a daemon would retry and
+						// dead-letter.
+						if se := (*SourceError)(nil); hit && errors.As(err, &se) {
+							t.Fatalf("%s: a fault of the table's store is blamed on the source: %v", run, err)
 						}
 
 						tiles, ok := injectedTableTiles(t, run, clean, c.template == "")

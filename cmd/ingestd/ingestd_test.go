@@ -134,40 +134,6 @@ func TestTwoDaemons(t *testing.T) {
 	checkExactlyOnce(t, table, srcs)
 }
 
-// TestKill9 kills ingestd with SIGKILL at random moments of its batches, three times while
-// scenes arrive, then runs it with --once: every scene is in the table exactly once, and every
-// version of the table reads.
-func TestKill9(t *testing.T) {
-	rgb := raster(t, "rgb.tif")
-	in, table := t.TempDir(), filepath.Join(t.TempDir(), "tiles")
-	args := []string{"--table", table, "--watch", in, "--app-id", "crashy", "--poll", "50ms", "--batch-max-wait", "50ms",
-		"--metrics-addr", ""}
-	var srcs []string
-	kills := 0
-	for round := range 3 {
-		for i := range 5 {
-			srcs = append(srcs, drop(t, in, fmt.Sprintf("r%d-s%d.tif", round, i), rgb))
-		}
-		p := start(t, args...)
-		p.waitLog(t, "ingestd: new work", 60*time.Second)
-		time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		<-p.done
-		if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			kills++
-		}
-		t.Logf("round %d: killed after %d commits", round, strings.Count(p.log(), "ingestd: committed"))
-	}
-	if kills == 0 {
-		t.Fatal("no daemon was killed: each ended before the signal")
-	}
-	code, _, stderr := ingestd(t, append(args, "--once")...)
-	if code != exitOK {
-		t.Fatalf("--once after the kills: exit %d\n%s", code, stderr)
-	}
-	checkExactlyOnce(t, table, srcs)
-}
-
 // TestMetrics scrapes /metrics of a running ingestd and parses it, checks /healthz and /readyz,
 // and stops it with SIGINT.
 func TestMetrics(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -32,56 +31,18 @@ func TestMain(m *testing.M) {
 	// The tests run in a private network namespace with the servers of internal/testservers
 	// (MinIO, RabbitMQ); the child processes are started there too.
 	code := testservers.Main(m)
-	if rasters.dir != "" {
-		os.RemoveAll(rasters.dir)
+	testutil.Cleanup()
+	if deltactlBin.path != "" {
+		os.RemoveAll(filepath.Dir(deltactlBin.path))
 	}
 	os.Exit(code)
 }
 
-var rasters struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// raster returns the bytes of a raster testdata/make.sh wrote.
-func raster(t *testing.T, name string) []byte {
-	t.Helper()
-	rasters.once.Do(func() {
-		dir, err := os.MkdirTemp("", "ingestd-cmd-testdata-")
-		if err != nil {
-			rasters.err = err
-			return
-		}
-		rasters.dir = dir
-		out, err := exec.Command("sh", filepath.Join(testutil.ModuleRoot(t), "testdata", "make.sh"), dir).CombinedOutput()
-		if err != nil {
-			rasters.err = fmt.Errorf("testdata/make.sh: %v\n%s", err, out)
-		}
-	})
-	if rasters.err != nil {
-		t.Fatal(rasters.err)
-	}
-	b, err := os.ReadFile(filepath.Join(rasters.dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// raster returns the bytes of a raster testdata/make.sh writes.
+func raster(t *testing.T, name string) []byte { return testutil.Raster(t, name) }
 
 // drop writes b to dir/name through a hidden temporary name and a rename.
-func drop(t *testing.T, dir, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	tmp := filepath.Join(dir, ".tmp-"+name)
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func drop(t *testing.T, dir, name string, b []byte) string { return testutil.Drop(t, dir, name, b) }
 
 // ingestd runs ingestd in this process.
 func ingestd(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -164,13 +125,20 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
 
 func waitFor(t *testing.T, limit time.Duration, cond func() bool, why func() string) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not done after %v; %s", limit, why())
-		}
-		time.Sleep(50 * time.Millisecond)
+	testutil.WaitFor(t, limit, cond, why)
+}
+
+// openTable opens the table's store (closed when the test ends) and its latest version.
+func openTable(t *testing.T, table string) (delta.Store, *delta.Snapshot, error) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := delta.OpenStore(ctx, table)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
+	snap, err := delta.Open(ctx, st)
+	return st, snap, err
 }
 
 // holdings reads what the table holds: for each source identity the data files holding it, and
@@ -178,12 +146,7 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool, why func() str
 func holdings(t *testing.T, table string) (map[string]int, int64) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := delta.OpenStore(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	snap, err := delta.Open(ctx, st)
+	_, snap, err := openTable(t, table)
 	if err != nil {
 		return nil, 0
 	}
@@ -234,27 +197,30 @@ func checkSources(t *testing.T, table string, sources []string, tiles int64) {
 	if rows != tiles {
 		t.Errorf("the table holds %d tiles, want %d", rows, tiles)
 	}
-	ctx := context.Background()
-	st, err := delta.OpenStore(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	snap, err := delta.Open(ctx, st)
+	st, snap, err := openTable(t, table)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for v := int64(0); v <= snap.Version(); v++ {
-		s, err := delta.Open(ctx, st, delta.AtVersion(v))
-		if err == nil {
-			for _, err = range s.Files(ctx) {
-				if err != nil {
-					break
-				}
+		checkVersionReads(t, st, v)
+	}
+}
+
+// checkVersionReads opens version v of the table and lists its files; it reports whether
+// that worked (the test fails otherwise).
+func checkVersionReads(t *testing.T, st delta.Store, v int64) bool {
+	t.Helper()
+	ctx := context.Background()
+	s, err := delta.Open(ctx, st, delta.AtVersion(v))
+	if err == nil {
+		for _, err = range s.Files(ctx) {
+			if err != nil {
+				break
 			}
 		}
-		if err != nil {
-			t.Errorf("version %d does not read: %v", v, err)
-		}
 	}
+	if err != nil {
+		t.Errorf("version %d does not read: %v", v, err)
+	}
+	return err == nil
 }

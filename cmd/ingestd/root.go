@@ -155,7 +155,10 @@ layout, unreadable) is taken out of its batch, the rest commits, and it is tried
 --retry-backoff (doubled each time) up to --max-attempts, then recorded as one JSON line
 (source, version, error, time, attempts, appId) in an object under the dead-letter prefix
 (--dead-letter; default _deltaraster/dead-letter/ in the table, which vacuum and readers
-ignore) and not tried again by this process.
+ignore). A dead-lettered source is not tried again at that version, also after a restart
+(ingestd reads the dead letters at start); a changed version of it is. A batch that fails as a
+whole (the table unreachable, a store error while writing or committing) is retried with the
+same doubling backoff and never counts against its sources.
 
 Shutdown: on SIGTERM or SIGINT ingestd stops taking work, lets the batch in flight finish
 within --shutdown-timeout or abandons it (nothing committed; its files are orphans for

@@ -35,6 +35,10 @@ const (
 type Options struct {
 	// Table is the raster table's URL.
 	Table string
+	// Store, when set, is the table's store, used instead of opening Table (which then names
+	// the table in logs only); the Daemon does not close it. Tests wrap a store to inject
+	// faults.
+	Store delta.Store
 	// Poll is the time between two polls of the Source (default 10 s).
 	Poll time.Duration
 	// Once takes the work there is now (one Poll), ingests it, retries its failing sources to
@@ -128,17 +132,21 @@ type Daemon struct {
 	src     Source
 	index   *Index
 
+	storeOwn bool   // New opened store (Options.Store was nil)
+	deadKey  string // the prefix of the dead-letter keys in dead
+
 	queue   []*entry
 	pending map[pairKey]*entry
-	gaveUp  map[pairKey]bool // dead-lettered in this process: never tried again
+	gaveUp  map[pairKey]bool // dead-lettered (by this process, or found at start): not tried again
 
 	mu       sync.Mutex
 	lastPoll error // the last listing's error, for Ready
 	polled   bool
 }
 
-// New opens the table and the dead-letter prefix and builds the index of the table's sources;
-// the daemon's work comes from src.
+// New opens the table and the dead-letter prefix, reads the dead letters there (the pairs they
+// name are not tried again) and builds the index of the table's sources; the daemon's work
+// comes from src.
 func New(ctx context.Context, src Source, o Options) (*Daemon, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
@@ -146,22 +154,31 @@ func New(ctx context.Context, src Source, o Options) (*Daemon, error) {
 	if src == nil {
 		return nil, errors.New("daemon: no work source")
 	}
-	d := &Daemon{o: o, src: src, pending: map[pairKey]*entry{}, gaveUp: map[pairKey]bool{}}
-	st, err := delta.OpenStore(ctx, o.Table)
-	if err != nil {
-		return nil, err
+	d := &Daemon{o: o, src: src, pending: map[pairKey]*entry{}, gaveUp: map[pairKey]bool{}, deadKey: DefaultDeadLetterPrefix}
+	st := o.Store
+	if st == nil {
+		var err error
+		if st, err = delta.OpenStore(ctx, o.Table); err != nil {
+			return nil, err
+		}
+		d.storeOwn = true
 	}
 	d.store = &timedStore{Store: st, m: o.Metrics}
 	if o.Ingest.Txn.PostCommit == nil {
 		d.o.Ingest.Txn.PostCommit = d.postCommit(checkpoint.PostCommit(o.Checkpoint))
 	}
 	d.dead = st
+	var err error
 	if o.DeadLetter != "" {
 		if d.dead, err = delta.OpenStore(ctx, o.DeadLetter); err != nil {
-			st.Close()
+			d.Close()
 			return nil, err
 		}
-		d.deadOwn = true
+		d.deadOwn, d.deadKey = true, ""
+	}
+	if err := d.loadDeadLetters(ctx); err != nil {
+		d.Close()
+		return nil, err
 	}
 	if d.index, err = LoadIndex(ctx, d.store); err != nil {
 		d.Close()
@@ -178,7 +195,9 @@ func (d *Daemon) Close() error {
 	if d.deadOwn {
 		errs = append(errs, d.dead.Close())
 	}
-	errs = append(errs, d.store.Close())
+	if d.storeOwn {
+		errs = append(errs, d.store.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -383,12 +402,14 @@ func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
 	return ready
 }
 
-// settle takes an entry out of the queue.
+// settle takes an entry out of the queue (and the backlog gauge follows at once: Run may
+// return, cancelled, right after the commit that settled it).
 func (d *Daemon) settle(e *entry) {
 	delete(d.pending, e.key)
 	if i := slices.Index(d.queue, e); i >= 0 {
 		d.queue = slices.Delete(d.queue, i, i+1)
 	}
+	d.o.Metrics.Backlog.Set(float64(len(d.queue)))
 }
 
 // runBatch ingests a batch in one commit. A source Ingest names as failing is taken out of the
@@ -436,6 +457,7 @@ func (d *Daemon) runBatch(ctx context.Context, batch []*entry) bool {
 			i = slices.IndexFunc(batch, func(e *entry) bool { return e.URI == se.Source || e.ID == se.Source })
 		}
 		if i < 0 {
+			m.BatchFailures.Inc()
 			o.Logger.Error("ingestd: batch failed", "sources", len(batch), "err", err)
 			return false
 		}
@@ -517,6 +539,42 @@ type DeadLetter struct {
 	AppID    string    `json:"appId"`
 }
 
+// loadDeadLetters reads every record under the dead-letter prefix: the (source, version) pairs
+// they name are given up, not tried again; a changed version of such a source is new work. A
+// record that does not decode is logged and skipped; a listing or read that fails fails New.
+// It costs one listing and one read per record at start, and 16 bytes per record kept.
+func (d *Daemon) loadDeadLetters(ctx context.Context) error {
+	n := 0
+	for info, err := range d.dead.List(ctx, d.deadKey, "") {
+		if err != nil {
+			return fmt.Errorf("list the dead letters: %w", err)
+		}
+		if !strings.HasSuffix(info.Key, ".json") {
+			continue
+		}
+		b, err := delta.ReadAll(ctx, d.dead, info.Key)
+		if errors.Is(err, delta.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return fmt.Errorf("read dead letter %s: %w", info.Key, err)
+		}
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+			var dl DeadLetter
+			if jerr := json.Unmarshal([]byte(line), &dl); jerr != nil || dl.Source == "" {
+				d.o.Logger.Warn("ingestd: a dead letter does not decode; skipped", "key", info.Key, "err", jerr)
+				continue
+			}
+			d.gaveUp[keyOf(dl.Source, dl.Version)] = true
+			n++
+		}
+	}
+	if n > 0 {
+		d.o.Logger.Info("ingestd: dead letters read; those sources at those versions are not tried again", "records", n)
+	}
+	return nil
+}
+
 // deadLetter writes one object holding one JSON line under the dead-letter prefix, named by
 // the time and the hash of the (identity, version) pair, so records never overwrite each other
 // and list in time order.
@@ -527,10 +585,7 @@ func (d *Daemon) deadLetter(ctx context.Context, e *entry, err error) error {
 	if jerr != nil {
 		return jerr
 	}
-	key := fmt.Sprintf("%s-%x.json", now.Format("20060102T150405.000000000Z"), e.key[:8])
-	if d.o.DeadLetter == "" {
-		key = DefaultDeadLetterPrefix + key
-	}
+	key := fmt.Sprintf("%s%s-%x.json", d.deadKey, now.Format("20060102T150405.000000000Z"), e.key[:8])
 	return d.dead.Put(ctx, key, append(rec, '\n'))
 }
 

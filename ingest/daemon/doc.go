@@ -35,11 +35,16 @@
 // rest is ingested again at once. The failing source is tried again after
 // Options.RetryBackoff, doubled each time, up to Options.MaxAttempts attempts; then one JSON
 // line (DeadLetter: source, version, error, time, attempts, app id) is written as an object
-// under the dead-letter prefix, and the (source, version) is not tried again by this process.
-// A source that changed or vanished while it was read is dropped from the batch, not
-// counted as an attempt: the next listing sees what it is now. A batch that fails as a whole
-// (the table unreachable, a conflict Ingest could not resolve) keeps its sources queued,
-// without counting their attempts, and the next batch waits with the same doubling backoff.
+// under the dead-letter prefix, and the (source, version) is not tried again: New reads the
+// records under the prefix, so a restarted daemon (or another replica started later) skips the
+// pairs they name, while a changed version of such a source is new work. Only a source's own
+// failures count toward MaxAttempts. A source that changed or vanished while it was read is
+// dropped from the batch, not counted as an attempt: the next listing sees what it is now. A
+// batch that fails as a whole (the table unreachable, a store error while writing a data file
+// or committing, a conflict Ingest could not resolve) is counted in batch_failures_total and
+// keeps its sources queued, without counting against them; the next batch waits with the same
+// doubling backoff (RetryBackoff, 2x, 4x, ...), so an outage is retried, never spun on; with
+// Once, MaxAttempts such failures in a row end Run with an error.
 //
 // # Shutdown
 //
@@ -50,7 +55,7 @@
 // # Memory
 //
 // Per process: the Index (about 40 bytes per (source, version) pair in the table), the Watch's
-// 16 bytes per listed key of its shard, the queue (the backlog), and the pairs dead-lettered
-// by this process. GDAL's block cache is capped by Options.Ingest.CacheMaxBytes; checkpoints
+// 16 bytes per listed key of its shard, the queue (the backlog), and 16 bytes per dead letter
+// (read at start, and written since). GDAL's block cache is capped by Options.Ingest.CacheMaxBytes; checkpoints
 // are written in the post-commit hook in the checkpoint package's bounded memory.
 package daemon

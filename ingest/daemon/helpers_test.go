@@ -2,13 +2,9 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/deltaraster/deltaraster/delta"
@@ -19,58 +15,16 @@ import (
 
 func TestMain(m *testing.M) {
 	code := testservers.Main(m)
-	if rasters.dir != "" {
-		os.RemoveAll(rasters.dir)
-	}
+	testutil.Cleanup()
 	os.Exit(code)
 }
 
-// The rasters testdata/make.sh writes, made once per test binary.
-var rasters struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-// raster returns the bytes of a raster testdata/make.sh wrote (see that script).
-func raster(t *testing.T, name string) []byte {
-	t.Helper()
-	rasters.once.Do(func() {
-		dir, err := os.MkdirTemp("", "ingestd-testdata-")
-		if err != nil {
-			rasters.err = err
-			return
-		}
-		rasters.dir = dir
-		out, err := exec.Command("sh", filepath.Join(testutil.ModuleRoot(t), "testdata", "make.sh"), dir).CombinedOutput()
-		if err != nil {
-			rasters.err = fmt.Errorf("testdata/make.sh: %v\n%s", err, out)
-		}
-	})
-	if rasters.err != nil {
-		t.Fatal(rasters.err)
-	}
-	b, err := os.ReadFile(filepath.Join(rasters.dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// raster returns the bytes of a raster testdata/make.sh writes (see that script).
+func raster(t *testing.T, name string) []byte { return testutil.Raster(t, name) }
 
 // drop writes a raster of testdata into dir under name (through a temporary name and a
 // rename, as a well-behaved producer does) and returns its path.
-func drop(t *testing.T, dir, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	tmp := filepath.Join(dir, ".tmp-"+name)
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func drop(t *testing.T, dir, name string, b []byte) string { return testutil.Drop(t, dir, name, b) }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

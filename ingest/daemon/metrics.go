@@ -20,6 +20,7 @@ type Metrics struct {
 	BytesWritten      prometheus.Counter
 	Commits           prometheus.Counter
 	CommitConflicts   prometheus.Counter
+	BatchFailures     prometheus.Counter
 	CommitSeconds     prometheus.Histogram
 	BatchSeconds      prometheus.Histogram
 	Backlog           prometheus.Gauge
@@ -43,6 +44,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Commits made to the table."}),
 		CommitConflicts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "commit_conflicts_total",
 			Help: "Commit writes that lost the race for their version to another writer (then checked and retried)."}),
+		BatchFailures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "batch_failures_total",
+			Help: "Batches that failed as a whole (the table unreachable, a store error while writing or committing): retried with backoff, never counted against a source."}),
 		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "commit_seconds",
 			Help: "Duration of each conditional write of a commit file, won or lost.", Buckets: buckets}),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "batch_seconds",
@@ -59,7 +62,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Sources.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Sources, m.Tiles, m.BytesWritten, m.Commits, m.CommitConflicts, m.CommitSeconds,
+		reg.MustRegister(m.Sources, m.Tiles, m.BytesWritten, m.Commits, m.CommitConflicts, m.BatchFailures, m.CommitSeconds,
 			m.BatchSeconds, m.Backlog, m.LastVersion, m.CheckpointSeconds)
 	}
 	return m

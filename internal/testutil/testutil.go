@@ -1,5 +1,6 @@
 // Package testutil holds helpers shared by the tests of several packages: locating and
-// unpacking the conformance tables, copying tables to temporary directories.
+// unpacking the conformance tables, copying tables to temporary directories, a store that
+// injects faults, the rasters of testdata/make.sh and dropping them into watched directories.
 package testutil
 
 import (
@@ -75,13 +76,16 @@ func Unpack(t testing.TB, archive string) string {
 	return dest
 }
 
-// Cleanup removes every directory Unpack made; call it from TestMain after m.Run.
+// Cleanup removes every directory Unpack and Raster made; call it from TestMain after m.Run.
 func Cleanup() {
 	unpackMu.Lock()
 	defer unpackMu.Unlock()
 	for k, d := range unpacked {
 		os.RemoveAll(d)
 		delete(unpacked, k)
+	}
+	if rasters.dir != "" {
+		os.RemoveAll(rasters.dir)
 	}
 }
 
