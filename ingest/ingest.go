@@ -90,7 +90,7 @@ func Ingest(ctx context.Context, store delta.Store, sources []string, opts Optio
 	if err != nil {
 		return b.Summary(), err
 	}
-	return b.Commit(ctx)
+	return b.commit(ctx, false)
 }
 
 // ingestion is the state of one Ingest call.
@@ -108,6 +108,9 @@ type ingestion struct {
 	// Set by prepare when there is something to commit.
 	plan *plan
 	w    *batchWriter
+	// rebaseFirst carries the plan over to the latest version before the first commit try
+	// (Prepared.Commit: the table has often moved on since the plan).
+	rebaseFirst bool
 }
 
 // plan is what to do with each source given the table's current state.
@@ -424,7 +427,7 @@ func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error 
 			// Another writer created it first: append to it after re-planning.
 		}
 		replan := !p.exists || attempt > 1
-		if p.exists && attempt > 1 {
+		if p.exists && (attempt > 1 || in.rebaseFirst) {
 			// Most conflicts are commits that touched nothing this plan rests on (another
 			// batch of this writer, which advanced the app transaction, or appends of other
 			// sources): the plan then holds at the newer version, without listing the table.

@@ -16,7 +16,7 @@ import (
 // every source and writes the data files; Commit commits them, or Abort gives them up.
 //
 // A table that moved on between the two (another batch of the same writer committed, or
-// another writer appended) is handled as a concurrent commit at Commit: when the commits made
+// another writer appended) is checked at Commit, before the first commit try: when the commits made
 // meanwhile touch none of the batch's sources and none of the files it rewrites, and change
 // neither protocol nor metadata, the plan holds at the newer version and the same files are
 // committed there; otherwise the batch is planned again, as Ingest does after a conflict.
@@ -77,9 +77,14 @@ func (b *Prepared) Empty() bool { return b.in.plan == nil }
 // the app transaction, as Ingest does; a batch with nothing to commit returns its summary. A
 // Prepared commits once.
 func (b *Prepared) Commit(ctx context.Context) (Summary, error) {
+	return b.commit(ctx, true)
+}
+
+func (b *Prepared) commit(ctx context.Context, rebaseFirst bool) (Summary, error) {
 	if b.done {
 		return b.Summary(), fmt.Errorf("ingest into %s: this batch was already committed or given up", b.in.store.URL())
 	}
+	b.in.rebaseFirst = rebaseFirst
 	err := b.in.finish(ctx)
 	b.release()
 	return *b.in.sum, err

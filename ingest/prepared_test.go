@@ -65,7 +65,7 @@ func TestPrepared(t *testing.T) {
 		t.Fatalf("first commit: %+v, %v", sa, err)
 	}
 	sb, err := pb.Commit(ctx)
-	if err != nil || !sb.Committed || sb.Version != 2 || sb.AppVersion != 2 || sb.CommitAttempts != 2 {
+	if err != nil || !sb.Committed || sb.Version != 2 || sb.AppVersion != 2 || sb.CommitAttempts != 1 {
 		t.Fatalf("second commit: %+v, %v", sb, err)
 	}
 	if strings.Contains(log.String(), "planning again") {

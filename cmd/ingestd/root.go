@@ -141,8 +141,11 @@ layout, unreadable) is taken out of its batch, the rest commits, and it is tried
 (--dead-letter; default _deltaraster/dead-letter/ in the table, which vacuum and readers
 ignore) and not tried again by this process.
 
-Shutdown: on SIGTERM or SIGINT ingestd stops taking work, lets the batch in flight finish
-within --shutdown-timeout or abandons it (nothing committed; its files are orphans for
+Batches overlap: the next batch is decoded and written while the previous one commits (and
+checkpoints); two batches are in flight at most, commits go one at a time and in order.
+
+Shutdown: on SIGTERM or SIGINT ingestd stops taking work, lets the batches in flight finish
+within --shutdown-timeout or abandons them (nothing committed; their files are orphans for
 deltactl vacuum --full), and exits 0.
 
 HTTP on --metrics-addr: /metrics (Prometheus: deltaraster_ingestd_* and the Go and process
