@@ -206,7 +206,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f.DurationVar(&c.retryBackoff, "retry-backoff", daemon.DefaultRetryBackoff, "wait before a failed source's second attempt, doubled before each next")
 	f.StringVar(&c.deadLetter, "dead-letter", "", "URL of the dead-letter prefix (default: "+daemon.DefaultDeadLetterPrefix+" in the table)")
 	f.StringVar(&c.appID, "app-id", "", "app transaction id of this replica's commits (default: ingestd-HOST-HASH of the watch URL and shard)")
-	f.DurationVar(&c.shutdown, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM/SIGINT, how long the batch in flight may run on before it is abandoned")
+	f.DurationVar(&c.shutdown, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM/SIGINT, how long the batches in flight may run on before they are abandoned")
 	f.IntVar(&c.tileSize, "tile-size", ingest.DefaultTileSize, fmt.Sprintf("tile width and height in pixels (%d to %d)", ingest.MinTileSize, ingest.MaxTileSize))
 	f.IntSliceVar(&c.levels, "levels", nil, "levels to ingest, comma-separated: 0 is full resolution, k the k-th overview (default: all)")
 	f.BoolVar(&c.keepEmpty, "keep-empty", false, "keep tiles whose pixels are all nodata")

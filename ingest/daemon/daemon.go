@@ -680,14 +680,19 @@ func (d *Daemon) deadLetter(ctx context.Context, e *entry, err error) error {
 // postCommit wraps the checkpoint hook to time the commits at a checkpoint interval.
 func (d *Daemon) postCommit(hook func(context.Context, delta.Committed) error) func(context.Context, delta.Committed) error {
 	return func(ctx context.Context, c delta.Committed) error {
-		start := time.Now()
-		err := hook(ctx, c)
 		interval := d.o.Checkpoint.Interval
 		if interval <= 0 && c.Read != nil {
 			interval = c.Read.CheckpointInterval()
 		}
-		if c.Version > 0 && interval > 0 && c.Version%interval == 0 && !d.o.Checkpoint.DisableAuto {
+		ckpt := c.Version > 0 && interval > 0 && c.Version%interval == 0 && !d.o.Checkpoint.DisableAuto
+		if ckpt {
+			d.o.Logger.Info("ingestd: checkpoint started", "version", c.Version)
+		}
+		start := time.Now()
+		err := hook(ctx, c)
+		if ckpt {
 			d.o.Metrics.CheckpointSeconds.Observe(time.Since(start).Seconds())
+			d.o.Logger.Info("ingestd: checkpoint done", "version", c.Version, "seconds", time.Since(start).Seconds(), "err", err)
 		}
 		return err
 	}
