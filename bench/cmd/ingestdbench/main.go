@@ -3,12 +3,12 @@
 // stderr, how many scenes were committed and when checkpoints ran. It writes the series as CSV
 // and summarises it; the plot subcommand draws a series as a PNG (standard library only).
 //
-//	ingestdbench run -csv OUT.csv -log OUT.log [-every 200ms] -- ingestd --table ... --once
+//	ingestdbench run -csv OUT.csv -log OUT.log [-every 200ms] [-tree] -- ingestd --table ... --once
 //	ingestdbench plot -csv OUT.csv -png OUT.png
 //	ingestdbench summary -csv OUT.csv [-window 500]
 //
-// CSV columns: t_s (seconds since the start), rss_mib (VmRSS of the process and its
-// children, summed), cpu_cores (CPU seconds of the process tree per wall second over the
+// CSV columns: t_s (seconds since the start), rss_mib (VmRSS of the process, or with -tree of
+// it and its descendants, summed), cpu_cores (CPU seconds of the process (tree) per wall second over the
 // last interval), scenes (sources committed so far, from "ingestd: committed" lines),
 // checkpoint (1 while a checkpoint runs, from "ingestd: checkpoint started/done" lines).
 //
@@ -83,6 +83,7 @@ func run(args []string) error {
 	csvPath := fs.String("csv", "", "CSV of the samples")
 	logPath := fs.String("log", "", "copy of the command's stderr")
 	every := fs.Duration("every", 200*time.Millisecond, "sampling interval")
+	tree := fs.Bool("tree", false, "sample the process and its descendants (a driver script), not the process alone")
 	fs.Parse(args)
 	if *csvPath == "" || *logPath == "" || fs.NArg() == 0 {
 		usage()
@@ -126,6 +127,14 @@ func run(args []string) error {
 		}
 	}()
 	var samples []sample
+	// The series is written as it is sampled, so that a run cut short leaves its samples.
+	cf, err := os.Create(*csvPath)
+	if err != nil {
+		return err
+	}
+	defer cf.Close()
+	cw := csv.NewWriter(cf)
+	cw.Write(csvHeader)
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
 	waitDone := make(chan error, 1)
@@ -139,7 +148,10 @@ loop:
 		case werr = <-waitDone:
 			break loop
 		case <-tick.C:
-			rss, cpu := treeUsage(pid)
+			rss, cpu := vmRSS(pid), cpuTime(pid)
+			if *tree {
+				rss, cpu = treeUsage(pid)
+			}
 			t := time.Since(start).Seconds()
 			mu.Lock()
 			s := sample{t: t, rssMiB: rss / 1024, scenes: scenes, checkpoint: inCkpt}
@@ -150,6 +162,8 @@ loop:
 			lastCPU, lastT = cpu, t
 			if rss > 0 {
 				samples = append(samples, s)
+				cw.Write(s.record())
+				cw.Flush()
 			}
 		}
 	}
@@ -163,7 +177,7 @@ loop:
 	for _, s := range samples {
 		maxRSS = max(maxRSS, s.rssMiB)
 	}
-	if err := writeCSV(*csvPath, samples); err != nil {
+	if err := cw.Error(); err != nil {
 		return err
 	}
 	out, _ := json.Marshal(map[string]any{"wallSeconds": wall, "cpuSeconds": cpuSec, "peakRssMiB": maxRSS,
@@ -256,27 +270,15 @@ func vmRSS(p int) float64 {
 	return 0
 }
 
-func writeCSV(path string, samples []sample) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+var csvHeader = []string{"t_s", "rss_mib", "cpu_cores", "scenes", "checkpoint"}
+
+func (s sample) record() []string {
+	ck := "0"
+	if s.checkpoint {
+		ck = "1"
 	}
-	w := csv.NewWriter(f)
-	w.Write([]string{"t_s", "rss_mib", "cpu_cores", "scenes", "checkpoint"})
-	for _, s := range samples {
-		ck := "0"
-		if s.checkpoint {
-			ck = "1"
-		}
-		w.Write([]string{strconv.FormatFloat(s.t, 'f', 3, 64), strconv.FormatFloat(s.rssMiB, 'f', 1, 64),
-			strconv.FormatFloat(s.cpuCores, 'f', 2, 64), strconv.Itoa(s.scenes), ck})
-	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return []string{strconv.FormatFloat(s.t, 'f', 3, 64), strconv.FormatFloat(s.rssMiB, 'f', 1, 64),
+		strconv.FormatFloat(s.cpuCores, 'f', 2, 64), strconv.Itoa(s.scenes), ck}
 }
 
 func readCSV(path string) ([]sample, error) {
