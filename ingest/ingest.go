@@ -86,21 +86,11 @@ const maxPlanAttempts = 20
 // written; an error about a source is a *SourceError naming it. When a batch fails after data
 // files were written, nothing is committed and the error is an *UncommittedError listing them.
 func Ingest(ctx context.Context, store delta.Store, sources []string, opts Options) (Summary, error) {
-	start := time.Now()
-	sum := Summary{Version: -1, AppVersion: -1}
-	if err := opts.fill(); err != nil {
-		return sum, err
+	b, err := Prepare(ctx, store, sources, opts)
+	if err != nil {
+		return b.Summary(), err
 	}
-	sum.AppID = opts.AppID
-	initGDAL(opts.CacheMaxBytes)
-	if len(sources) == 0 {
-		return sum, errors.New("ingest: no sources")
-	}
-	in := &ingestion{store: store, opts: &opts, sum: &sum, now: opts.Now(), stores: stores{opts: opts.StoreOptions}}
-	defer in.stores.close()
-	err := in.run(ctx, sources)
-	sum.Duration = time.Since(start)
-	return sum, err
+	return b.commit(ctx, false)
 }
 
 // ingestion is the state of one Ingest call.
@@ -113,6 +103,14 @@ type ingestion struct {
 	refs   []*sourceRef
 	layout layout
 	infos  map[string]*rasterInfo
+	start  time.Time
+
+	// Set by prepare when there is something to commit.
+	plan *plan
+	w    *batchWriter
+	// rebaseFirst carries the plan over to the latest version before the first commit try
+	// (Prepared.Commit: the table has often moved on since the plan).
+	rebaseFirst bool
 }
 
 // plan is what to do with each source given the table's current state.
@@ -122,6 +120,23 @@ type plan struct {
 	status   map[string]string // uri -> Status*
 	rewrite  []*delta.Add      // files holding replaced sources, by path
 	replaced map[string]bool
+}
+
+// markRead records on the plan's transaction what the plan rests on: the sources it writes
+// are absent (or held by exactly the files it rewrites). A concurrent commit that adds data of
+// any of them conflicts, whatever its app id, so two writers never both add one source.
+func (p *plan) markRead() {
+	writing := map[string]bool{}
+	for u, st := range p.status {
+		if st != StatusUnchanged {
+			writing[u] = true
+		}
+	}
+	if len(writing) > 0 {
+		p.txn.MarkReadWhere(fmt.Sprintf("no other live file holds %s", describeSources(writing)), func(a *delta.Add) bool {
+			return mayHoldSources(a, writing)
+		})
+	}
 }
 
 func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
@@ -166,17 +181,7 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	// What this plan rests on: the sources to write are absent (or held by exactly the files to
 	// rewrite). A concurrent commit that adds data of any of them conflicts, whatever its app
 	// id, so two writers never both add one source; the loser re-plans (see commit).
-	writing := map[string]bool{}
-	for u, st := range p.status {
-		if st != StatusUnchanged {
-			writing[u] = true
-		}
-	}
-	if len(writing) > 0 {
-		txn.MarkReadWhere(fmt.Sprintf("no other live file holds %s", describeSources(writing)), func(a *delta.Add) bool {
-			return mayHoldSources(a, writing)
-		})
-	}
+	p.markRead()
 	for _, a := range files {
 		if a.DeletionVector != nil {
 			return nil, fmt.Errorf("%w: data file %s has a deletion vector; it cannot be rewritten", ErrUnsupported, a.Path)
@@ -187,7 +192,10 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	return p, nil
 }
 
-func (in *ingestion) run(ctx context.Context, sources []string) error {
+// prepare does everything before the commit: it plans the batch against the table's latest
+// version, opens and checks every source, and writes the data files. It leaves in.plan and in.w
+// set when there is something to commit.
+func (in *ingestion) prepare(ctx context.Context, sources []string) error {
 	o := in.opts
 	// One source per identity: the spellings of one object after the first add nothing.
 	var locs []*sourceLoc
@@ -259,7 +267,7 @@ func (in *ingestion) run(ctx context.Context, sources []string) error {
 	if err != nil {
 		return err
 	}
-	defer w.close()
+	in.w = w
 	w.onFile = func(f writtenFile) {
 		in.sum.Files = append(in.sum.Files, f.Path)
 		in.sum.Bytes += f.Size
@@ -270,7 +278,16 @@ func (in *ingestion) run(ctx context.Context, sources []string) error {
 	if err := in.write(ctx, p, todo, c, w); err != nil {
 		return uncommitted(w, err)
 	}
-	if err := in.commit(ctx, p, w); err != nil {
+	in.plan = p
+	return nil
+}
+
+// finish commits what prepare wrote (see commit).
+func (in *ingestion) finish(ctx context.Context) error {
+	if in.plan == nil {
+		return nil
+	}
+	if err := in.commit(ctx, in.plan, in.w); err != nil {
 		if in.sum.Committed {
 			return err // the commit stands; only the post-commit hook failed
 		}
@@ -278,7 +295,7 @@ func (in *ingestion) run(ctx context.Context, sources []string) error {
 			// The commit may have landed: its files are not orphans to report.
 			return fmt.Errorf("ingest into %s: %w (read the table before ingesting these sources again)", in.store.URL(), err)
 		}
-		return uncommitted(w, err)
+		return uncommitted(in.w, err)
 	}
 	return nil
 }
@@ -420,7 +437,20 @@ func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error 
 			}
 			// Another writer created it first: append to it after re-planning.
 		}
-		if !p.exists || attempt > 1 {
+		replan := !p.exists || attempt > 1
+		if p.exists && (attempt > 1 || in.rebaseFirst) {
+			// Most conflicts are commits that touched nothing this plan rests on (another
+			// batch of this writer, which advanced the app transaction, or appends of other
+			// sources): the plan then holds at the newer version, without listing the table.
+			np, err := in.rebase(ctx, p)
+			if err != nil {
+				return err
+			}
+			if np != nil {
+				p, replan = np, false
+			}
+		}
+		if replan {
 			np, err := in.makePlan(ctx)
 			if err != nil {
 				return err

@@ -116,6 +116,19 @@ func layoutOf(m delta.Metadata) (layout, error) {
 	return l, nil
 }
 
+// TableSpec is the Delta table Ingest creates for sources of these bands (names) and data type
+// (a GDAL data type name, such as UInt16): for tools that make raster tables without a source,
+// such as the benchmarks' table generator.
+func TableSpec(bands []string, dtype string) (delta.TableSpec, error) {
+	if err := checkBandNames(bands); err != nil {
+		return delta.TableSpec{}, err
+	}
+	if _, ok := dtypeByName(dtype); !ok {
+		return delta.TableSpec{}, fmt.Errorf("%w: unsupported data type %q", ErrBandLayout, dtype)
+	}
+	return layout{Bands: bands, DType: dtype}.tableSpec(), nil
+}
+
 // tableSpec is the Delta table a layout is stored in.
 func (l layout) tableSpec() delta.TableSpec {
 	return delta.TableSpec{

@@ -160,8 +160,11 @@ ignore). A dead-lettered source is not tried again at that version, also after a
 whole (the table unreachable, a store error while writing or committing) is retried with the
 same doubling backoff and never counts against its sources.
 
-Shutdown: on SIGTERM or SIGINT ingestd stops taking work, lets the batch in flight finish
-within --shutdown-timeout or abandons it (nothing committed; its files are orphans for
+Batches overlap: the next batch is decoded and written while the previous one commits (and
+checkpoints); two batches are in flight at most, commits go one at a time and in order.
+
+Shutdown: on SIGTERM or SIGINT ingestd stops taking work, lets the batches in flight finish
+within --shutdown-timeout or abandons them (nothing committed; their files are orphans for
 deltactl vacuum --full), and exits 0.
 
 HTTP on --metrics-addr: /metrics (Prometheus: deltaraster_ingestd_* and the Go and process
@@ -227,7 +230,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f.DurationVar(&c.retryBackoff, "retry-backoff", daemon.DefaultRetryBackoff, "wait before a failed source's second attempt, doubled before each next")
 	f.StringVar(&c.deadLetter, "dead-letter", "", "URL of the dead-letter prefix (default: "+daemon.DefaultDeadLetterPrefix+" in the table)")
 	f.StringVar(&c.appID, "app-id", "", "app transaction id of this replica's commits (default: ingestd-HOST-HASH of the watch URL and shard)")
-	f.DurationVar(&c.shutdown, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM/SIGINT, how long the batch in flight may run on before it is abandoned")
+	f.DurationVar(&c.shutdown, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM/SIGINT, how long the batches in flight may run on before they are abandoned")
 	f.IntVar(&c.tileSize, "tile-size", ingest.DefaultTileSize, fmt.Sprintf("tile width and height in pixels (%d to %d)", ingest.MinTileSize, ingest.MaxTileSize))
 	f.IntSliceVar(&c.levels, "levels", nil, "levels to ingest, comma-separated: 0 is full resolution, k the k-th overview (default: all)")
 	f.BoolVar(&c.keepEmpty, "keep-empty", false, "keep tiles whose pixels are all nodata")

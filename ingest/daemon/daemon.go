@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deltaraster/deltaraster/checkpoint"
@@ -120,6 +121,7 @@ type entry struct {
 	since     time.Time // when it was taken
 	notBefore time.Time // no attempt before (retry backoff)
 	attempts  int
+	inFlight  bool // in a batch being prepared or committed
 }
 
 // Daemon ingests the work of a Source into a raster table, batch by batch. See the
@@ -142,6 +144,8 @@ type Daemon struct {
 	mu       sync.Mutex
 	lastPoll error // the last listing's error, for Ready
 	polled   bool
+
+	inFlight atomic.Int64 // sources in the batches in flight
 }
 
 // New opens the table and the dead-letter prefix, reads the dead letters there (the pairs they
@@ -220,16 +224,50 @@ func (d *Daemon) Ready(ctx context.Context) error {
 }
 
 // Run works until ctx is cancelled (or, with Once, until the work there was is done): it lists
-// the prefix every Poll, queues the new work, and ingests it batch by batch. On cancellation it
-// stops taking work, lets the batch in flight finish within ShutdownTimeout or abandons it,
-// and returns nil. With Once it returns an error when the listing fails or MaxAttempts
-// batches in a row fail as a whole.
+// the prefix every Poll, queues the new work, and ingests it batch by batch. Two batches are in
+// flight at most: one being decoded and written (ingest.Prepare) while the one before it
+// commits (with its checkpoint) in the background, so decoding keeps the cores busy while a
+// commit waits on the store; commits are made one at a time, in order, and a batch's sources
+// are acked only after its commit. On cancellation it stops taking work, lets the batches in
+// flight finish within ShutdownTimeout or abandons them (nothing committed), and returns nil.
+// With Once it returns an error when the listing fails or MaxAttempts batches in a row fail
+// as a whole.
 func (d *Daemon) Run(ctx context.Context) error {
 	o := &d.o
+	// The batches in flight run on after ctx is cancelled, for ShutdownTimeout at most.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer wcancel()
+	stop := context.AfterFunc(ctx, func() {
+		if n := d.inFlight.Load(); n > 0 {
+			o.Logger.Info("ingestd: stopping; finishing the batch in flight", "sources", n, "timeout", o.ShutdownTimeout)
+		}
+		t := time.AfterFunc(o.ShutdownTimeout, wcancel)
+		context.AfterFunc(wctx, func() { t.Stop() })
+	})
+	defer stop()
+
 	var nextPoll time.Time
 	polledOnce := false
 	failures := 0 // batch-level failures in a row
 	var holdUntil time.Time
+	var committing *commitJob
+	record := func(ok bool) {
+		if ok {
+			failures = 0
+			return
+		}
+		failures++
+		holdUntil = o.Now().Add(backoff(o.RetryBackoff, failures))
+	}
+	// finish waits for the batch committing, settles its sources and acks them.
+	finish := func() {
+		if committing != nil {
+			record(d.settleCommit(wctx, committing))
+			committing = nil
+			o.Metrics.Backlog.Set(float64(len(d.queue)))
+		}
+	}
+	defer finish()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -249,32 +287,54 @@ func (d *Daemon) Run(ctx context.Context) error {
 			polledOnce = true
 			nextPoll = now.Add(o.Poll)
 		}
-		for !o.Now().Before(holdUntil) {
+		for ctx.Err() == nil && !o.Now().Before(holdUntil) {
+			if committing != nil && (committing.finished() || d.index.Version() < 0) {
+				// Settled at once (acks); and the commit that creates the table goes first,
+				// as the next batch takes the band layout from it.
+				finish()
+				if o.Now().Before(holdUntil) {
+					break
+				}
+			}
 			b := d.takeBatch(o.Now(), o.Once)
 			if b == nil {
 				break
 			}
-			ok := d.runBatch(ctx, b)
-			if ctx.Err() != nil {
-				return nil
-			}
-			if ok {
-				failures = 0
+			start := time.Now()
+			prep, batch, ok := d.prepareBatch(wctx, b)
+			finish() // one commit at a time, in order
+			if !ok {
+				record(false)
+				if o.Once && failures >= o.MaxAttempts {
+					return fmt.Errorf("ingestd: %d batches in a row failed; %d sources not ingested", failures, len(d.queue))
+				}
 				continue
 			}
-			failures++
-			if o.Once && failures >= o.MaxAttempts {
-				return fmt.Errorf("ingestd: %d batches in a row failed; %d sources not ingested", failures, len(d.queue))
+			if prep != nil {
+				committing = d.startCommit(wctx, prep, batch, start)
 			}
-			holdUntil = o.Now().Add(backoff(o.RetryBackoff, failures))
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if o.Once && failures >= o.MaxAttempts {
+			return fmt.Errorf("ingestd: %d batches in a row failed; %d sources not ingested", failures, len(d.queue))
 		}
 		d.o.Metrics.Backlog.Set(float64(len(d.queue)))
-		if o.Once && len(d.queue) == 0 {
+		if o.Once && len(d.queue) == 0 && committing == nil {
 			return nil
 		}
 		wake := d.wakeAt(nextPoll, holdUntil)
-		if o.Once && len(d.queue) > 0 && wake.IsZero() {
-			wake = o.Now()
+		var committed <-chan struct{}
+		if committing != nil {
+			committed = committing.done
+		}
+		if wake.IsZero() {
+			if committed == nil {
+				wake = o.Now()
+			} else {
+				wake = o.Now().Add(time.Hour) // only the commit in flight to wait for
+			}
 		}
 		wait := wake.Sub(o.Now())
 		if wait <= 0 {
@@ -285,6 +345,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
+		case <-committed:
+			t.Stop()
+			finish()
 		case <-t.C:
 		}
 	}
@@ -310,7 +373,11 @@ func (d *Daemon) wakeAt(nextPoll, holdUntil time.Time) time.Time {
 			w = t
 		}
 	}
+	busy := d.busy()
 	for _, e := range d.queue {
+		if e.inFlight || busy[e.ID] {
+			continue
+		}
 		if e.attempts > 0 {
 			early(e.notBefore)
 		} else {
@@ -358,6 +425,21 @@ func (d *Daemon) refresh(ctx context.Context) error {
 	return err
 }
 
+// busy is the identities of the sources in flight: another version of one waits for its
+// commit.
+func (d *Daemon) busy() map[string]bool {
+	var busy map[string]bool
+	for _, e := range d.queue {
+		if e.inFlight {
+			if busy == nil {
+				busy = map[string]bool{}
+			}
+			busy[e.ID] = true
+		}
+	}
+	return busy
+}
+
 // takeBatch takes the next batch out of the queue when one is due: BatchMaxSources sources
 // ready (retries whose backoff has ended count as ready), or a ready source that has waited
 // BatchMaxWait, or any ready source when drain is set. Sources the table holds by now (another
@@ -373,8 +455,9 @@ func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
 	if d.index.Version() < 0 {
 		max = 1
 	}
+	busy := d.busy()
 	for _, e := range d.queue {
-		if e.attempts > 0 && now.Before(e.notBefore) {
+		if e.inFlight || busy[e.ID] || e.attempts > 0 && now.Before(e.notBefore) {
 			continue
 		}
 		if d.index.Holds(e.ID, e.Version) {
@@ -390,7 +473,7 @@ func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
 		}
 	}
 	d.queue = slices.DeleteFunc(d.queue, func(e *entry) bool {
-		if d.index.Holds(e.ID, e.Version) {
+		if !e.inFlight && d.index.Holds(e.ID, e.Version) {
 			delete(d.pending, e.key)
 			return true
 		}
@@ -412,44 +495,26 @@ func (d *Daemon) settle(e *entry) {
 	d.o.Metrics.Backlog.Set(float64(len(d.queue)))
 }
 
-// runBatch ingests a batch in one commit. A source Ingest names as failing is taken out of the
-// batch (and retried later, or dead-lettered) and the rest is ingested again at once. It
-// reports false when the batch failed as a whole (the table unreachable, a conflict not
-// resolved): its sources stay queued, their attempts not counted.
-func (d *Daemon) runBatch(ctx context.Context, batch []*entry) bool {
+// prepareBatch decodes a batch and writes its data files (ingest.Prepare). A source Prepare
+// names as failing is taken out of the batch (and retried later, or dead-lettered) and the rest
+// is prepared again at once. It returns the prepared batch and the entries it holds (none when
+// every source failed), and false when the batch failed as a whole (the table unreachable: its
+// sources stay queued, their attempts not counted) or was abandoned at shutdown.
+func (d *Daemon) prepareBatch(ctx context.Context, batch []*entry) (*ingest.Prepared, []*entry, bool) {
 	o := &d.o
-	m := o.Metrics
-	// The batch runs on after ctx is cancelled, for ShutdownTimeout at most.
-	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		o.Logger.Info("ingestd: stopping; finishing the batch in flight", "sources", len(batch), "timeout", o.ShutdownTimeout)
-		t := time.AfterFunc(o.ShutdownTimeout, cancel)
-		context.AfterFunc(bctx, func() { t.Stop() })
-	})
-	defer stop()
-	start := time.Now()
-	defer func() { m.BatchSeconds.Observe(time.Since(start).Seconds()) }()
+	d.take(batch, true)
 	for len(batch) > 0 {
 		uris := make([]string, len(batch))
 		for i, e := range batch {
 			uris[i] = e.URI
 		}
-		sum, err := ingest.Ingest(bctx, d.store, uris, o.Ingest)
-		if err == nil || sum.Committed {
-			if err != nil {
-				o.Logger.Warn("ingestd: committed, then the post-commit work failed", "version", sum.Version, "err", err)
-			}
-			d.done(bctx, batch, sum)
-			return true
+		prep, err := ingest.Prepare(ctx, d.store, uris, o.Ingest)
+		if err == nil {
+			return prep, batch, true
 		}
-		if bctx.Err() != nil {
-			o.Logger.Warn("ingestd: batch abandoned at shutdown, nothing committed", "sources", len(batch), "err", err)
-			for _, e := range batch {
-				d.settle(e)
-				d.src.Dropped(e.Work)
-			}
-			return false
+		if ctx.Err() != nil {
+			d.abandon(batch, err)
+			return nil, nil, false
 		}
 		var se *ingest.SourceError
 		i := -1
@@ -457,15 +522,94 @@ func (d *Daemon) runBatch(ctx context.Context, batch []*entry) bool {
 			i = slices.IndexFunc(batch, func(e *entry) bool { return e.URI == se.Source || e.ID == se.Source })
 		}
 		if i < 0 {
-			m.BatchFailures.Inc()
+			o.Metrics.BatchFailures.Inc()
 			o.Logger.Error("ingestd: batch failed", "sources", len(batch), "err", err)
-			return false
+			d.take(batch, false)
+			return nil, nil, false
 		}
 		e := batch[i]
 		batch = slices.Delete(batch, i, i+1)
-		d.failed(bctx, e, se.Err)
+		d.take([]*entry{e}, false)
+		d.failed(ctx, e, se.Err)
 	}
-	return true
+	return nil, nil, true
+}
+
+// take marks entries in flight (or back in the queue).
+func (d *Daemon) take(batch []*entry, on bool) {
+	for _, e := range batch {
+		if e.inFlight != on {
+			e.inFlight = on
+			if on {
+				d.inFlight.Add(1)
+			} else {
+				d.inFlight.Add(-1)
+			}
+		}
+	}
+}
+
+// abandon gives up a batch at shutdown: nothing was committed; its work is dropped (a
+// subscription's messages are nacked, a listing offers the sources again).
+func (d *Daemon) abandon(batch []*entry, err error) {
+	d.o.Logger.Warn("ingestd: batch abandoned at shutdown, nothing committed", "sources", len(batch), "err", err)
+	d.take(batch, false)
+	for _, e := range batch {
+		d.settle(e)
+		d.src.Dropped(e.Work)
+	}
+}
+
+// commitJob is a prepared batch committing in the background.
+type commitJob struct {
+	batch []*entry
+	start time.Time
+	done  chan struct{} // closed when Commit returned
+	sum   ingest.Summary
+	err   error
+}
+
+func (j *commitJob) finished() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// startCommit commits a prepared batch in a goroutine of its own; settleCommit waits for it.
+// The goroutine touches nothing of the daemon's state but the store and the metrics.
+func (d *Daemon) startCommit(ctx context.Context, prep *ingest.Prepared, batch []*entry, start time.Time) *commitJob {
+	j := &commitJob{batch: batch, start: start, done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		j.sum, j.err = prep.Commit(ctx)
+	}()
+	return j
+}
+
+// settleCommit waits for a batch's commit and settles its sources. It reports false when the
+// batch failed as a whole (its sources stay queued, their attempts not counted) or was
+// abandoned at shutdown.
+func (d *Daemon) settleCommit(ctx context.Context, j *commitJob) bool {
+	<-j.done
+	d.o.Metrics.BatchSeconds.Observe(time.Since(j.start).Seconds())
+	d.take(j.batch, false)
+	if j.err == nil || j.sum.Committed {
+		if j.err != nil {
+			d.o.Logger.Warn("ingestd: committed, then the post-commit work failed", "version", j.sum.Version, "err", j.err)
+		}
+		d.done(ctx, j.batch, j.sum)
+		return true
+	}
+	if ctx.Err() != nil {
+		d.abandon(j.batch, j.err)
+		return false
+	}
+	d.o.Metrics.BatchFailures.Inc()
+	d.o.Logger.Error("ingestd: batch failed", "sources", len(j.batch), "err", j.err)
+	return false
 }
 
 // done settles the sources of a batch that Ingest committed (or found in the table).
@@ -592,14 +736,19 @@ func (d *Daemon) deadLetter(ctx context.Context, e *entry, err error) error {
 // postCommit wraps the checkpoint hook to time the commits at a checkpoint interval.
 func (d *Daemon) postCommit(hook func(context.Context, delta.Committed) error) func(context.Context, delta.Committed) error {
 	return func(ctx context.Context, c delta.Committed) error {
-		start := time.Now()
-		err := hook(ctx, c)
 		interval := d.o.Checkpoint.Interval
 		if interval <= 0 && c.Read != nil {
 			interval = c.Read.CheckpointInterval()
 		}
-		if c.Version > 0 && interval > 0 && c.Version%interval == 0 && !d.o.Checkpoint.DisableAuto {
+		ckpt := c.Version > 0 && interval > 0 && c.Version%interval == 0 && !d.o.Checkpoint.DisableAuto
+		if ckpt {
+			d.o.Logger.Info("ingestd: checkpoint started", "version", c.Version)
+		}
+		start := time.Now()
+		err := hook(ctx, c)
+		if ckpt {
 			d.o.Metrics.CheckpointSeconds.Observe(time.Since(start).Seconds())
+			d.o.Logger.Info("ingestd: checkpoint done", "version", c.Version, "seconds", time.Since(start).Seconds(), "err", err)
 		}
 		return err
 	}

@@ -1,6 +1,5 @@
 // Package daemon is the logic of the ingest daemon (cmd/ingestd): work from a Source (a
-// watched prefix), batches, one ingest.Ingest commit per batch, retries, dead letters and
-// metrics.
+// watched prefix), batches, one commit per batch, retries, dead letters and metrics.
 //
 // # Work
 //
@@ -13,11 +12,18 @@
 // # Batches
 //
 // Work is queued; a batch is taken when Options.BatchMaxSources sources are ready or the oldest
-// has waited Options.BatchMaxWait (at once with Options.Once), and ingested with one
-// ingest.Ingest call: one commit, with the replica's app transaction (Options.Ingest.AppID).
-// While the table does not exist a batch holds one source, since the commit creating it takes
-// the band layout from its first source. Batches run one at a time, in the goroutine that
-// called Run: decoding the next batch does not overlap committing the previous one.
+// has waited Options.BatchMaxWait (at once with Options.Once), and ingested in two stages:
+// ingest.Prepare (plan, check, decode, write the data files) in the goroutine that called Run,
+// then Prepared.Commit (one commit, with the replica's app transaction Options.Ingest.AppID,
+// and the post-commit hook: .crc and checkpoints) in a goroutine of its own. The next batch
+// is decoded while the previous one commits, so the cores keep decoding while a commit waits
+// on the store or a checkpoint runs. Two batches are in flight at most (one being written, one
+// committing); commits are made one at a time and in order; a batch's work is settled (acked)
+// only after its commit. The next batch's plan is older than the commit before it: at its
+// commit the commits made meanwhile are read, and when they touch none of its sources the plan
+// holds (see ingest.Prepared). While the table does not exist a batch holds one source, and
+// the next batch waits for the commit that creates the table, which takes the band layout
+// from its first source.
 //
 // # Exactly once
 //
@@ -31,7 +37,7 @@
 //
 // # Failures
 //
-// When Ingest fails with an *ingest.SourceError, that source is taken out of the batch and the
+// When Prepare fails with an *ingest.SourceError, that source is taken out of the batch and the
 // rest is ingested again at once. The failing source is tried again after
 // Options.RetryBackoff, doubled each time, up to Options.MaxAttempts attempts; then one JSON
 // line (DeadLetter: source, version, error, time, attempts, app id) is written as an object
@@ -48,9 +54,9 @@
 //
 // # Shutdown
 //
-// When Run's context is cancelled, no new batch starts; the batch in flight runs on for
-// Options.ShutdownTimeout at most, then its context is cancelled: nothing of it is committed,
-// and its work is Dropped.
+// When Run's context is cancelled, no new batch starts; the batches in flight (one being
+// written, one committing) run on for Options.ShutdownTimeout at most, then their context is
+// cancelled: nothing of an abandoned batch is committed, and its work is Dropped.
 //
 // # Memory
 //

@@ -50,6 +50,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/ingest"
 )
 
 func main() {
@@ -64,10 +65,20 @@ func main() {
 	flag.BoolVar(&p.Commit1, "commit1", false, "also keep commit 1 (the N adds as JSON) on disk")
 	flag.BoolVar(&p.Foreign, "foreign", false, "write checkpoint 1 with parquet-go in Spark's schema (see foreign.go), not with checkpoint.Write")
 	flag.Int64Var(&p.ForeignRowGroup, "foreign-rowgroup", 1<<20, "with -foreign: rows per row group of checkpoint 1")
+	flag.StringVar(&p.Raster, "raster", "", "BANDS:DTYPE, such as b1,b2,b3,b4:UInt16: a raster table as ingest writes it (its schema and configuration, unpartitioned), so ingest and ingestd append to it")
 	flag.Parse()
 	if p.Out == "" || p.N <= 0 || p.Tail < 0 || p.TailAdds < 0 || p.TailRemoves < 0 || p.ForeignRowGroup <= 0 || flag.NArg() > 0 || p.Foreign && p.Commit1 {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if p.Raster != "" {
+		bands, dtype, ok := strings.Cut(p.Raster, ":")
+		spec, err := ingest.TableSpec(strings.Split(bands, ","), dtype)
+		if !ok || err != nil || p.Foreign {
+			fmt.Fprintln(os.Stderr, "gentable: -raster BANDS:DTYPE (not with -foreign):", err)
+			os.Exit(2)
+		}
+		rasterSpec = &spec
 	}
 	if p.TimeMs == 0 {
 		p.TimeMs = time.Now().Truncate(time.Minute).UnixMilli()
@@ -92,6 +103,8 @@ type params struct {
 	// ForeignRowGroup rows.
 	Foreign         bool  `json:"foreign,omitempty"`
 	ForeignRowGroup int64 `json:"foreignRowGroup,omitempty"`
+	// Raster: BANDS:DTYPE of a raster table (ingest.TableSpec), not partitioned.
+	Raster string `json:"raster,omitempty"`
 	// Filled in after generation.
 	LatestVersion int64   `json:"latestVersion"`
 	LiveFiles     int64   `json:"liveFiles"`
@@ -388,8 +401,15 @@ func appendPadded(b []byte, v uint64, width int) []byte {
 	return append(b, s...)
 }
 
+// rasterSpec is the raster table of -raster (nil without): no partition values.
+var rasterSpec *delta.TableSpec
+
 func (f file) add() delta.Add {
 	lv := strconv.Itoa(f.level)
+	if rasterSpec != nil {
+		return delta.Add{Path: string(f.appendPath(nil)), PartitionValues: delta.PartitionValues{},
+			Size: f.size, ModificationTime: f.mtime, DataChange: true, Stats: string(f.appendStats(nil, `"`))}
+	}
 	return delta.Add{Path: string(f.appendPath(nil)), PartitionValues: delta.PartitionValues{"level": &lv},
 		Size: f.size, ModificationTime: f.mtime, DataChange: true, Stats: string(f.appendStats(nil, `"`))}
 }
@@ -399,9 +419,13 @@ func (f file) add() delta.Add {
 func appendAddJSON(b []byte, f file) []byte {
 	b = append(b, `{"add":{"path":"`...)
 	b = f.appendPath(b)
-	b = append(b, `","partitionValues":{"level":"`...)
-	b = strconv.AppendInt(b, int64(f.level), 10)
-	b = append(b, `"},"size":`...)
+	if rasterSpec != nil {
+		b = append(b, `","partitionValues":{},"size":`...)
+	} else {
+		b = append(b, `","partitionValues":{"level":"`...)
+		b = strconv.AppendInt(b, int64(f.level), 10)
+		b = append(b, `"},"size":`...)
+	}
 	b = strconv.AppendInt(b, f.size, 10)
 	b = append(b, `,"modificationTime":`...)
 	b = strconv.AppendInt(b, f.mtime, 10)
@@ -497,8 +521,13 @@ func (g *gen) commit0() ([]byte, error) {
 	m := delta.Metadata{ID: g.uuid(0x3e7a), Name: "tiles", Format: delta.Format{Provider: "parquet", Options: map[string]string{}},
 		SchemaString: tableSchema().String(), PartitionColumns: []string{"level"},
 		Configuration: map[string]string{}, CreatedTime: &created}
+	partitionBy := `["level"]`
+	if rasterSpec != nil {
+		m.SchemaString, m.PartitionColumns, m.Configuration = rasterSpec.Schema.String(), []string{}, rasterSpec.Configuration
+		partitionBy = `[]`
+	}
 	return marshalLines([]delta.Action{
-		{CommitInfo: g.commitInfo(0, "CREATE TABLE", map[string]string{"partitionBy": `["level"]`, "isManaged": "false"}, true)},
+		{CommitInfo: g.commitInfo(0, "CREATE TABLE", map[string]string{"partitionBy": partitionBy, "isManaged": "false"}, true)},
 		{Protocol: &delta.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}},
 		{Metadata: &m},
 	})
