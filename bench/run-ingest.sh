@@ -24,7 +24,9 @@
 #                   127.0.0.1:$MINIO_PORT (19000) with its data under DIR/minio, on the same disk
 #                   as the local table; the source is uploaded once before the rounds, and each
 #                   run's table is deleted after it (not timed)
-#    each under /usr/bin/time -v. Wall time is measured by this script around the process (the
+#      base-s3      ours-s3 with BASE_BIN
+#    each under /usr/bin/time -v. While MinIO runs, the CPU seconds it spent during each run
+#    (user+sys from /proc/PID/stat) are recorded too: it shares the machine's cores. Wall time is measured by this script around the process (the
 #    same clock for the three tools); ours also prints the time it measured around Ingest.
 #    Raw figures: DIR/results.tsv.
 # 4. Prints a markdown table of medians (seconds, MB/s of raw pixels = width x height x bands x
@@ -33,7 +35,7 @@
 #
 # Environment: RUNS (5), SIZES ("small:2000 large:20000"), TOOLS ("ours ours-1w gdal
 # raster2pgsql"), WORKERS (ingestbench -workers for ours, default 0 = the ingest's default),
-# BASE_BIN (for the tool base), CPU_PROFILE=1 writes DIR/ours-NAME.pprof from one extra,
+# BASE_BIN (for the tools base and base-s3), CPU_PROFILE=1 writes DIR/ours-NAME.pprof from one extra,
 # unmeasured run of ours per size.
 set -euo pipefail
 
@@ -64,7 +66,7 @@ mkdir -p "$DIR/bin" "$DIR/src"
 
 # MinIO for ours-s3, stopped when the script exits.
 MINIO_PORT=${MINIO_PORT:-19000}
-case " $TOOLS " in *" ours-s3 "*)
+case " $TOOLS " in *" ours-s3 "* | *" base-s3 "*)
   minio=${DELTARASTER_SERVERS:-$HOME/.cache/deltaraster/servers}/bin/minio
   [ -x "$minio" ] || { echo "ours-s3 needs MinIO: run make servers" >&2; exit 1; }
   rm -rf "$DIR/minio" && mkdir -p "$DIR/minio"
@@ -152,7 +154,17 @@ if [ -n "${MINIO_PID:-}" ]; then
 fi
 
 RES="$DIR/results.tsv"
-printf 'size\ttool\tround\tseconds\tcpu_seconds\tmaxrss_kib\traw_bytes\tinner_seconds\n' >"$RES"
+printf 'size\ttool\tround\tseconds\tcpu_seconds\tmaxrss_kib\traw_bytes\tinner_seconds\tminio_cpu_seconds\n' >"$RES"
+
+# minio_cpu: MinIO's user+sys CPU seconds so far (0 when it does not run).
+TICKS=$(getconf CLK_TCK)
+minio_cpu() {
+  if [ -n "${MINIO_PID:-}" ] && [ -r "/proc/$MINIO_PID/stat" ]; then
+    awk -v t="$TICKS" '{sub(/^.*\) /, ""); print ($12 + $13) / t}' "/proc/$MINIO_PID/stat"
+  else
+    echo 0
+  fi
+}
 
 # one NAME SIZE TOOL ROUND: run TOOL on DIR/src/rSIZE.tif under time -v, append to results.tsv.
 one() {
@@ -160,6 +172,8 @@ one() {
   local raw=$((size * size * 4 * 2)) inner=""
   out=$(mktemp) tv=$(mktemp)
   rm -rf "$DIR/table" /dev/shm/ingestbench-x.*
+  local m0 m1
+  m0=$(minio_cpu)
   t0=$(date +%s%N)
   case $tool in
     ours) "$TIME" -v -o "$tv" "$DIR/bin/ingestbench" -table "$DIR/table" -tile-size 256 -workers "$WORKERS" "$src" >"$out" ;;
@@ -167,25 +181,30 @@ one() {
       -workers "$WORKERS" -raw-bytes "$raw" "s3://ingestbench/src/r$size.tif" >"$out" ;;
     ours-1w) "$TIME" -v -o "$tv" "$DIR/bin/ingestbench" -table "$DIR/table" -tile-size 256 -workers 1 "$src" >"$out" ;;
     base) "$TIME" -v -o "$tv" "$BASE_BIN" -table "$DIR/table" -tile-size 256 "$src" >"$out" ;;
+    base-s3) "$TIME" -v -o "$tv" "$BASE_BIN" -table "s3://ingestbench/table-base-$round" -tile-size 256 \
+      -raw-bytes "$raw" "s3://ingestbench/src/r$size.tif" >"$out" ;;
     gdal) GDAL_CACHEMAX=64 "$TIME" -v -o "$tv" gdal_translate -q -of ENVI "$src" /dev/shm/ingestbench-x.envi >"$out" ;;
     raster2pgsql) "$TIME" -v -o "$tv" raster2pgsql -t 256x256 "$src" tbl >/dev/null 2>"$out" ;;
   esac
   t1=$(date +%s%N)
+  m1=$(minio_cpu)
   rm -rf "$DIR/table" /dev/shm/ingestbench-x.*
   [ "$tool" != ours-s3 ] || "$DIR/bin/ingestbench" -drop "s3://ingestbench/table-$round"
+  [ "$tool" != base-s3 ] || "$DIR/bin/ingestbench" -drop "s3://ingestbench/table-base-$round"
   if [ "$tool" != gdal ] && [ "$tool" != raster2pgsql ]; then
     inner=$(sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$out")
     local got
     got=$(sed -n 's/.*"rawBytes":\([0-9]*\).*/\1/p' "$out")
     [ "$got" = "$raw" ] || { echo "ours on $name: rawBytes $got, want $raw: $(cat "$out")" >&2; exit 1; }
   fi
-  local secs rss cpu
+  local secs rss cpu mcpu
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) / 1e9}')
+  mcpu=$(awk -v a="$m0" -v b="$m1" 'BEGIN {printf "%.2f", b - a}')
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tv")
   cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$tv")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$tool" "$round" "$secs" "$cpu" "$rss" "$raw" "$inner" >>"$RES"
-  printf '%-5s %-12s round %s: %7.2f s %7.2f s CPU %7.1f MiB %7.1f MB/s %s\n' "$name" "$tool" "$round" "$secs" "$cpu" \
-    "$(awk "BEGIN{print $rss/1024}")" "$(awk "BEGIN{print $raw/$secs/1e6}")" "$(grep -s '^{' "$out" || true)" >&2
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$tool" "$round" "$secs" "$cpu" "$rss" "$raw" "$inner" "$mcpu" >>"$RES"
+  printf '%-5s %-12s round %s: %7.2f s %7.2f s CPU %7.1f MiB %7.1f MB/s MinIO %5.2f s CPU %s\n' "$name" "$tool" "$round" "$secs" "$cpu" \
+    "$(awk "BEGIN{print $rss/1024}")" "$(awk "BEGIN{print $raw/$secs/1e6}")" "$mcpu" "$(grep -s '^{' "$out" || true)" >&2
   rm -f "$out" "$tv"
 }
 
@@ -213,33 +232,35 @@ import sys, csv, statistics as st
 from collections import defaultdict
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 sizes = [(s.split(":")[0], int(s.split(":")[1])) for s in sys.argv[2].split()]
-sec, cpu, rss, raw = defaultdict(dict), defaultdict(dict), defaultdict(dict), {}
+sec, cpu, rss, raw, mcpu = defaultdict(dict), defaultdict(dict), defaultdict(dict), {}, defaultdict(dict)
 for r in rows:
     k = (r["size"], r["tool"])
     sec[k][r["round"]] = float(r["seconds"])
     cpu[k][r["round"]] = float(r["cpu_seconds"])
     rss[k][r["round"]] = int(r["maxrss_kib"]) / 1024
+    mcpu[k][r["round"]] = float(r["minio_cpu_seconds"])
     raw[r["size"]] = int(r["raw_bytes"])
 med = lambda d: st.median(d.values()) if d else None
 def ratio(a, b):  # median of the per-round ratios: the runs of one round ran side by side
     rs = [a[k] / b[k] for k in a if k in b]
     return st.median(rs) if rs else None
 f = lambda x, p=2: "n/a" if x is None else f"{x:.{p}f}"
-tools = ["ours", "ours-s3", "ours-1w", "base", "gdal", "raster2pgsql"]
-label = {"ours": "ours (ingest.Ingest)", "ours-s3": "ours, source and table in MinIO", "ours-1w": "ours, 1 worker", "base": "base (BASE_BIN)",
+tools = ["ours", "ours-s3", "ours-1w", "base", "base-s3", "gdal", "raster2pgsql"]
+label = {"ours": "ours (ingest.Ingest)", "ours-s3": "ours, source and table in MinIO", "ours-1w": "ours, 1 worker", "base": "base (BASE_BIN)", "base-s3": "base, source and table in MinIO",
          "gdal": "gdal_translate -of ENVI", "raster2pgsql": "raster2pgsql -t 256x256"}
 print("Medians over the rounds. wall: measured around the process; MB/s: raw pixels / wall / 1e6;")
-print("CPU: user+sys of the process; peak RSS: maximum resident set size from /usr/bin/time -v.")
+print("CPU: user+sys of the process; peak RSS: maximum resident set size from /usr/bin/time -v;")
+print("MinIO CPU: user+sys of the MinIO server during the run.")
 print()
-print("| raster | raw MB | tool | wall s | MB/s | CPU s | peak RSS MiB | runs |")
-print("|---|---|---|---|---|---|---|---|")
+print("| raster | raw MB | tool | wall s | MB/s | CPU s | peak RSS MiB | MinIO CPU s | runs |")
+print("|---|---|---|---|---|---|---|---|---|")
 for name, size in sizes:
     for t in tools:
         k = (name, t)
         if sec[k]:
             mbps = {r: raw[name] / v / 1e6 for r, v in sec[k].items()}
             print(f"| {name} {size}x{size}x4 u16 | {raw[name] / 1e6:.0f} | {label[t]} | {f(med(sec[k]))} | {f(med(mbps), 0)} | "
-                  f"{f(med(cpu[k]))} | {f(med(rss[k]), 0)} | {len(sec[k])} |")
+                  f"{f(med(cpu[k]))} | {f(med(rss[k]), 0)} | {f(med(mcpu[k]))} | {len(sec[k])} |")
 print()
 print("Throughput ratios (ours / tool, MB/s; medians of the per-round ratios; target >= 1.0):")
 print()
@@ -251,10 +272,12 @@ for name, size in sizes:
         if sec[k]:
             parts.append(f"vs {t} {f(ratio(sec[k], sec[o]))}")
     print(f"- {name}: " + ", ".join(parts))
-    if sec[(name, "ours-s3")]:
-        s3 = (name, "ours-s3")
-        print(f"- {name}: ours-s3 / ours, throughput {f(ratio(sec[o], sec[s3]))} (target >= 0.8), "
-              f"peak RSS {f(ratio(rss[s3], rss[o]))} (target <= 1.2)")
+    for loc, rem in [("ours", "ours-s3"), ("base", "base-s3")]:
+        l, s3 = (name, loc), (name, rem)
+        if sec[l] and sec[s3]:
+            print(f"- {name}: {rem} / {loc}, throughput {f(ratio(sec[l], sec[s3]))} (target >= 0.8), "
+                  f"peak RSS {f(ratio(rss[s3], rss[l]))} (target <= 1.2); "
+                  f"CPU s {f(med(cpu[l]))} local, {f(med(cpu[s3]))} remote + {f(med(mcpu[s3]))} MinIO")
 big, small = sizes[-1][0], sizes[0][0]
 rb, rs = med(rss[(big, "ours")]), med(rss[(small, "ours")])
 print(f"- ours, peak RSS {big} / {small}: {f(rb / rs if rb and rs else None)} (target <= 1.3)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,9 +24,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/googleapis/gax-go/v2"
 	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
@@ -95,6 +98,9 @@ type conn struct {
 	b, cond *blob.Bucket
 	create  func(ctx context.Context) error // creates the bucket; nil error if it exists
 	closers []func() error                  // what to close after b and cond
+	// putFile, when set, uploads a local file to a key of the bucket (the whole key, the
+	// store's prefix included) in one request without buffering it (see UploadFile).
+	putFile func(ctx context.Context, key string, body io.ReadSeeker, size int64) error
 }
 
 func (c *conn) close() error {
@@ -254,8 +260,38 @@ func dialS3(ctx context.Context, rawURL string, u *url.URL, o storeOptions, nw *
 		return nil, err
 	}
 	region := cfg.Region
+	checksums := cfg.RequestChecksumCalculation != aws.RequestChecksumCalculationWhenRequired
+	tls := strings.HasPrefix(strings.ToLower(endpoint), "https://")
 	return &conn{
 		endpoint: endpoint, b: b, cond: cond,
+		putFile: func(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+			in := &s3.PutObjectInput{Bucket: aws.String(u.Host), Key: aws.String(key), Body: body,
+				ContentLength: aws.Int64(size), ContentType: aws.String(contentType(key))}
+			if bopts.EncryptionType != "" {
+				in.ServerSideEncryption = bopts.EncryptionType
+			}
+			if bopts.KMSEncryptionID != "" {
+				in.SSEKMSKeyId = aws.String(bopts.KMSEncryptionID)
+			}
+			var popts []func(*s3.Options)
+			if checksums || tls {
+				// The body's integrity is checked by its CRC (x-amz-checksum-*) or by TLS: a
+				// SHA-256 of the payload in the signature would only add a pass over the file
+				// on both sides (0.4 CPU seconds here, and as much in MinIO, for 512 MB).
+				// The payload hash is set before the checksum middleware runs, which would
+				// otherwise hash the file with SHA-256 while computing its CRC.
+				popts = append(popts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware,
+					func(st *middleware.Stack) error {
+						return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("deltarasterUnsignedPayload",
+							func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (
+								middleware.FinalizeOutput, middleware.Metadata, error) {
+								return next.HandleFinalize(v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD"), in)
+							}), middleware.Before)
+					}))
+			}
+			_, err := all.PutObject(ctx, in, popts...)
+			return err
+		},
 		create: func(ctx context.Context) error {
 			in := &s3.CreateBucketInput{Bucket: aws.String(u.Host)}
 			if region != "us-east-1" {

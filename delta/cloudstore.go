@@ -29,6 +29,7 @@ type cloudStore struct {
 	*bucketStore
 	conn    *conn
 	timeout time.Duration
+	prefix  string // the key prefix of the URL's path ("" or ending in "/")
 }
 
 func (s *cloudStore) Close() error { return s.conn.close() }
@@ -370,4 +371,57 @@ func credentialsHint(scheme string) string {
 		return "check AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY (or AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN)"
 	}
 	return "check the credentials"
+}
+
+// maxFilePut is the largest file UploadFile sends in one request (S3 takes up to 5 GiB in one
+// PutObject); larger ones are streamed through Create.
+const maxFilePut = 4 << 30
+
+// UploadFile writes the first size bytes of the local file f to key and publishes the object
+// whole when it returns nil; when it fails, or ctx is cancelled, nothing is published. It
+// reads f with ReadAt only (f's offset is left alone), so f may be read elsewhere meanwhile.
+//
+// On S3 it is one PutObject whose body is the file itself: nothing is buffered in memory (a
+// streamed Create holds its parts: 16 MiB read whole before the first request, then up to 3
+// parts of 8 MiB), a failed request is retried by rewinding the file, and the payload's
+// integrity rests on its CRC (or TLS) rather than a SHA-256 in the signature. The store's
+// request time limit applies to progress: the upload fails when no byte of the file is read
+// for that long. Other stores, and keys S3 would need escaped, stream the file through Create.
+func UploadFile(ctx context.Context, s Store, key string, f *os.File, size int64) error {
+	if cs, ok := s.(*cloudStore); ok && cs.conn.putFile != nil && size <= maxFilePut && plainKey(cs.prefix+key) {
+		return cs.uploadFile(ctx, key, f, size)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := s.Create(wctx, key)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, io.NewSectionReader(f, 0, size)); err != nil {
+		cancel() // abort: nothing is published
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+func (s *cloudStore) uploadFile(ctx context.Context, key string, f *os.File, size int64) error {
+	w := s.watch(ctx)
+	defer w.stop()
+	body := &progressReader{SectionReader: io.NewSectionReader(f, 0, size), w: w}
+	if err := s.conn.putFile(w.ctx, s.prefix+key, body, size); err != nil {
+		return s.classify(w, fmt.Errorf("put %s: %w", key, err))
+	}
+	return nil
+}
+
+// progressReader re-arms a watchdog on every read: the time limit is on progress.
+type progressReader struct {
+	*io.SectionReader
+	w *watchdog
+}
+
+func (r *progressReader) Read(p []byte) (int, error) {
+	r.w.arm()
+	return r.SectionReader.Read(p)
 }

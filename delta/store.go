@@ -226,12 +226,15 @@ func OpenStore(ctx context.Context, rawURL string, opts ...StoreOption) (Store, 
 		if err != nil {
 			return nil, err
 		}
-		if prefix := strings.Trim(u.Path, "/"); prefix != "" {
+		prefix := strings.Trim(u.Path, "/")
+		if prefix != "" {
+			prefix += "/"
 			// The prefixed views own the buckets they wrap (closing one closes its bucket).
-			c.b = blob.PrefixedBucket(c.b, prefix+"/")
-			c.cond = blob.PrefixedBucket(c.cond, prefix+"/")
+			c.b = blob.PrefixedBucket(c.b, prefix)
+			c.cond = blob.PrefixedBucket(c.cond, prefix)
 		}
-		return &cloudStore{bucketStore: &bucketStore{url: rawURL, kind: u.Scheme, b: c.b, cond: c.cond}, conn: c, timeout: o.timeout}, nil
+		return &cloudStore{bucketStore: &bucketStore{url: rawURL, kind: u.Scheme, b: c.b, cond: c.cond}, conn: c, timeout: o.timeout,
+			prefix: prefix}, nil
 	}
 	return nil, fmt.Errorf("open store %q: unsupported scheme %q (want a path, file, mem, s3, gs or azblob)", rawURL, u.Scheme)
 }

@@ -458,3 +458,9 @@ func (w *localWriter) Close() error {
 	syncDir(filepath.Dir(w.target))
 	return nil
 }
+
+// IsLocal reports whether s is a table on the local file system (a path or a file:// URL).
+func IsLocal(s Store) bool {
+	_, ok := s.(*localStore)
+	return ok
+}

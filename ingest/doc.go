@@ -21,9 +21,12 @@
 // page statistics); rows are sorted by (level, quadbin) within each file; row groups are cut
 // when their buffered size reaches Options.RowGroupBytes; files roll when their tile bytes
 // reach Options.TargetFileBytes. Tiles wait in a local spool file (Options.TempDir) until
-// their file is written, and the compressed pages of the row group being written wait in
-// temporary files there too, so memory holds neither a file nor a row group. A file is
-// written in the background while the tiles of the next one are read (one file at a time).
+// their file is written, so memory never holds a file; the compressed pages of the row group
+// being written wait in memory outside the Go heap, reused from row group to row group (about
+// Options.RowGroupBytes; in temporary files when that is above 64 MiB). A file is encoded in
+// the background while the tiles of the next one are read (one file at a time). Into a table
+// in an object store, a file is encoded into a local temporary file and uploaded whole
+// (delta.UploadFile) while the next one is encoded: one upload in flight at most.
 // Every file carries GeoParquet 1.1 "geo" metadata: primary column footprint, WKB, geometry
 // type Polygon, CRS omitted (OGC:CRS84, longitude first), covering bbox.xmin/ymin/xmax/ymax.
 //
@@ -69,7 +72,10 @@
 // A source is a local path or file:// URL, or an s3://, gs://, azblob:// or mem:// object URL
 // (mem://NAME/KEY reads the process-wide memory bucket NAME that delta.OpenStore("mem://NAME")
 // shares). Objects are read by GDAL through a Go VSI handler over the store: one object per
-// open, bounded block caches, no directory listing, a fresh path per open.
+// open, bounded block caches, no directory listing, a fresh path per open. While its tiles
+// are read, an object is streamed with one sequential read into a 64 MiB ring file in
+// Options.TempDir, which serves the workers' reads; reads the stream does not cover are
+// ranged reads of the store (see readahead.go).
 //
 // A source's identity (SourceID) is its location alone: the absolute, cleaned path of a local
 // file (file:///x/y.tif, /x/y.tif and a relative path to it are one source), or

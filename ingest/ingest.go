@@ -394,7 +394,20 @@ func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterI
 		total += int64(c * rr)
 	}
 	p := newReadPlan(info, levels, o.TileSize, o.Workers, o.CacheMaxBytes)
-	err = decodeTiles(ctx, r, info, p, o.TileSize, eh, func(t *tile, valid bool) error {
+	src := r
+	if r.local == "" {
+		// An object: its workers read a local copy made as they go (see readAhead).
+		ra, err := newReadAhead(r, o.TempDir)
+		if err != nil {
+			return 0, 0, err
+		}
+		ra.begin(ctx)
+		defer ra.close()
+		cp := *r
+		cp.ahead = ra
+		src = &cp
+	}
+	err = decodeTiles(ctx, src, info, p, o.TileSize, eh, func(t *tile, valid bool) error {
 		done++
 		if !valid && !o.KeepEmpty {
 			empty++

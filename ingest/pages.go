@@ -116,3 +116,145 @@ type failedBuffer struct{ err error }
 func (b failedBuffer) Read([]byte) (int, error)       { return 0, b.err }
 func (b failedBuffer) Write([]byte) (int, error)      { return 0, b.err }
 func (b failedBuffer) Seek(int64, int) (int64, error) { return 0, b.err }
+
+// pagePool is where the compressed pages of a row group wait: pageMemory or pageFiles.
+type pagePool interface {
+	parquet.BufferPool
+	close()
+}
+
+// newPagePool is pageMemory for row groups up to pageMemoryMax, else pageFiles.
+func newPagePool(o *Options) pagePool {
+	if o.RowGroupBytes <= pageMemoryMax {
+		return &pageMemory{}
+	}
+	return &pageFiles{dir: o.TempDir}
+}
+
+// pageMemoryMax is the largest row group (Options.RowGroupBytes) whose compressed pages wait
+// in memory (pageMemory) rather than in files (pageFiles).
+const pageMemoryMax = 64 << 20
+
+// pageChunk is the size of the pieces of memory that pageMemory buffers are made of.
+const pageChunk = 256 << 10
+
+// pageMemory is a parquet.BufferPool of in-memory buffers made of pageChunk-sized chunks
+// (mapped outside the Go heap, see allocChunk), which go back to the pool with the buffer and
+// are reused from row group to row group: the memory it holds is about the largest row
+// group's compressed pages, allocated once, not garbage made at every row group. It saves what pageFiles costs: writing every page into the
+// page cache and reading it back (0.4 of the 4 CPU seconds of a 512 MB ingest). Safe for
+// concurrent use.
+type pageMemory struct {
+	mu   sync.Mutex
+	free [][]byte
+	all  [][]byte // every chunk allocated, freed by close
+}
+
+func (p *pageMemory) GetBuffer() io.ReadWriteSeeker { return &pageBuffer{pool: p} }
+
+func (p *pageMemory) PutBuffer(b io.ReadWriteSeeker) {
+	pb, ok := b.(*pageBuffer)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	p.free = append(p.free, pb.chunks...)
+	p.mu.Unlock()
+	pb.chunks, pb.size, pb.off = nil, 0, 0
+}
+
+func (p *pageMemory) chunk() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		return c
+	}
+	c := allocChunk(pageChunk)
+	p.all = append(p.all, c)
+	return c
+}
+
+// close frees the chunks; no buffer of the pool may be used after it.
+func (p *pageMemory) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.all {
+		freeChunk(c)
+	}
+	p.all, p.free = nil, nil
+}
+
+// pageBuffer is one buffer of a pageMemory: bytes [0, size) in chunks, read and written at off.
+type pageBuffer struct {
+	pool   *pageMemory
+	chunks [][]byte
+	size   int64
+	off    int64
+}
+
+func (b *pageBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i, at := int(b.off/pageChunk), int(b.off%pageChunk)
+		for i >= len(b.chunks) {
+			b.chunks = append(b.chunks, b.pool.chunk())
+		}
+		k := copy(b.chunks[i][at:], p)
+		p = p[k:]
+		b.off += int64(k)
+	}
+	b.size = max(b.size, b.off)
+	return n, nil
+}
+
+func (b *pageBuffer) Read(p []byte) (int, error) {
+	if b.off >= b.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for len(p) > 0 && b.off < b.size {
+		i, at := int(b.off/pageChunk), int(b.off%pageChunk)
+		end := min(int64(pageChunk), b.size-int64(i)*pageChunk)
+		k := copy(p, b.chunks[i][at:end])
+		p = p[k:]
+		n += k
+		b.off += int64(k)
+	}
+	return n, nil
+}
+
+// WriteTo writes the bytes from off to the end, chunk by chunk (io.Copy uses it: no copy
+// through an intermediate buffer).
+func (b *pageBuffer) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for b.off < b.size {
+		i, at := int(b.off/pageChunk), int(b.off%pageChunk)
+		end := min(int64(pageChunk), b.size-int64(i)*pageChunk)
+		n, err := w.Write(b.chunks[i][at:end])
+		total += int64(n)
+		b.off += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (b *pageBuffer) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += b.off
+	case io.SeekEnd:
+		offset += b.size
+	default:
+		return b.off, fmt.Errorf("page buffer: seek whence %d", whence)
+	}
+	if offset < 0 {
+		return b.off, fmt.Errorf("page buffer: seek to %d", offset)
+	}
+	b.off = offset
+	return offset, nil
+}

@@ -26,6 +26,8 @@ type sourceRef struct {
 	store   delta.Store // for objects
 	key     string
 	size    int64
+	// ahead, while the tiles of an object are read, is its copy being made (see readAhead).
+	ahead *readAhead
 }
 
 // stores caches the stores opened for the sources of one call.
@@ -136,7 +138,7 @@ func openDataset(ctx context.Context, r *sourceRef, eh godal.ErrorHandler) (*god
 	release := func() {}
 	var siblings []string
 	if r.local == "" {
-		p, unregister, err := openView(ctx, r.store, r.key, r.size)
+		p, unregister, err := openView(ctx, r.store, r.key, r.size, r.ahead)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -25,10 +25,15 @@ import (
 // just the object, so no directory is listed and no sidecar is probed); the per-handle block
 // cache is bounded (vsiBlockSize x vsiCacheBlocks); and as every open is a new path, nothing
 // GDAL may remember about an earlier path can hide an object written a moment ago.
+//
+// A view whose object is streamed into a local ring file (a readAhead, while its tiles are
+// read) is registered on vsiLocalPrefix instead, where GDAL keeps no block cache: each read
+// is served, as GDAL asks for it, from the ring or else by one ranged read of the store.
 const (
-	vsiPrefix    = "/vsideltaraster/"
-	vsiBlockSize = 1 << 20
-	vsiCacheSize = 8 << 20 // per open handle
+	vsiPrefix      = "/vsideltaraster/"
+	vsiLocalPrefix = "/vsideltarasterlocal/"
+	vsiBlockSize   = 1 << 20
+	vsiCacheSize   = 8 << 20 // per open handle
 )
 
 var (
@@ -47,6 +52,7 @@ type vsiView struct {
 	store delta.Store
 	key   string
 	size  int64
+	ahead *readAhead // nil: every read is a ranged read of the store
 }
 
 type vsiHandler struct{}
@@ -59,19 +65,32 @@ func registerVSI() error {
 			godal.VSIHandlerCacheSize(vsiCacheSize))
 		if vsiErr != nil {
 			vsiErr = fmt.Errorf("register GDAL VSI handler %s: %w", vsiPrefix, vsiErr)
+			return
+		}
+		vsiErr = godal.RegisterVSIHandler(vsiLocalPrefix, vsiHandler{},
+			godal.VSIHandlerStripPrefix(true),
+			godal.VSIHandlerBufferSize(0),
+			godal.VSIHandlerCacheSize(0))
+		if vsiErr != nil {
+			vsiErr = fmt.Errorf("register GDAL VSI handler %s: %w", vsiLocalPrefix, vsiErr)
 		}
 	})
 	return vsiErr
 }
 
 // openView registers a view and returns its GDAL path and a function that unregisters it.
-func openView(ctx context.Context, s delta.Store, key string, size int64) (string, func(), error) {
+// ahead, when not nil, is the object's copy being made (see readAhead).
+func openView(ctx context.Context, s delta.Store, key string, size int64, ahead *readAhead) (string, func(), error) {
 	if err := registerVSI(); err != nil {
 		return "", nil, err
 	}
 	id := strconv.FormatUint(vsiNextID.Add(1), 36)
-	vsiViews.Store(id, &vsiView{ctx: ctx, store: s, key: key, size: size})
-	return vsiPrefix + id + "/" + key, func() { vsiViews.Delete(id) }, nil
+	vsiViews.Store(id, &vsiView{ctx: ctx, store: s, key: key, size: size, ahead: ahead})
+	prefix := vsiPrefix
+	if ahead != nil {
+		prefix = vsiLocalPrefix
+	}
+	return prefix + id + "/" + key, func() { vsiViews.Delete(id) }, nil
 }
 
 func lookupView(name string) (*vsiView, error) {
@@ -98,7 +117,8 @@ func (vsiHandler) Size(name string) (int64, error) {
 	return v.size, nil
 }
 
-// ReadAt implements godal.KeySizerReaderAt with one ranged read of the store.
+// ReadAt implements godal.KeySizerReaderAt: from the view's readAhead when the range is
+// there, else with one ranged read of the store.
 func (vsiHandler) ReadAt(name string, buf []byte, off int64) (int, error) {
 	v, err := lookupView(name)
 	if err != nil {
@@ -108,6 +128,15 @@ func (vsiHandler) ReadAt(name string, buf []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := min(int64(len(buf)), v.size-off)
+	if v.ahead != nil {
+		// An error of the ring file only sends the read to the store.
+		if ok, _ := v.ahead.readAt(buf[:n], off); ok {
+			if n < int64(len(buf)) {
+				return int(n), io.EOF
+			}
+			return int(n), nil
+		}
+	}
 	rc, err := v.store.ReadRange(v.ctx, v.key, off, n)
 	if err != nil {
 		return 0, err

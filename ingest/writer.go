@@ -70,10 +70,16 @@ type spooled struct {
 //
 // A data file is written by a background goroutine while the next tiles go to a second spool
 // file, so encoding and compressing one file overlaps reading the tiles of the next; at most
-// one file is being written at a time. Which tiles land in which file depends only on the
+// one file is being encoded at a time. Which tiles land in which file depends only on the
 // order of add calls. Files are recorded in written (and reported to onFile) by the
 // goroutine calling add, flush or wait, in the order they were cut; an error of a background
 // write is returned by the next add, flush or wait, and by every call after it.
+//
+// On a local table a file is encoded straight into the store (Store.Create). On any other
+// store it is encoded into a local temporary file, then uploaded whole with delta.UploadFile
+// while the next file is encoded: one upload in flight at most, each file uploaded once,
+// from disk rather than from buffers in memory (an S3 streamed write holds up to 40 MiB of
+// parts, and every part stalls the encoder while it is sent).
 type batchWriter struct {
 	store   delta.Store
 	codec   *codec
@@ -86,12 +92,13 @@ type batchWriter struct {
 	spareP  []spooled // backing array for the next pending
 	written []writtenFile
 	onFile  func(writtenFile)
-	done    chan fileResult // the file being written, nil if none
-	err     error           // sticky: the first background write error
+	ops     []*fileOp // files being written, in the order they were cut
+	err     error     // sticky: the first background write error
+	upload  bool      // encode into local files and upload them (not a local store)
 
 	// Used by the background writer only (one at a time).
 	zstd  *pageCodec
-	pages *pageFiles
+	pages pagePool
 	pw    *parquet.Writer // reused from file to file (Reset), nil after a failed file
 	row   parquet.Row
 	bufs  [][]byte
@@ -107,6 +114,14 @@ type fileResult struct {
 	f   writtenFile
 	job fileJob
 	err error
+}
+
+// fileOp is one data file being written by a background goroutine.
+type fileOp struct {
+	encoded  chan struct{}   // closed when the job's spool is read: the encoder is free
+	uploaded chan struct{}   // closed when the file is in the store, or failed
+	failed   bool            // set before uploaded is closed
+	done     chan fileResult // the outcome, sent once
 }
 
 // newSpool creates a tile spool in dir (os.TempDir() when empty) and unlinks it at once: the
@@ -134,7 +149,7 @@ func newBatchWriter(s delta.Store, c *codec, o *Options) (*batchWriter, error) {
 		return nil, err
 	}
 	return &batchWriter{store: s, codec: c, opts: o, spool: f, sw: bufio.NewWriterSize(f, 64<<10),
-		zstd: z, pages: &pageFiles{dir: o.TempDir}}, nil
+		zstd: z, pages: newPagePool(o), upload: !delta.IsLocal(s)}, nil
 }
 
 // close waits for the file being written and closes the spools and page buffers (unlinked
@@ -209,7 +224,7 @@ func (w *batchWriter) flush(ctx context.Context) error {
 }
 
 // cut hands the spooled tiles to a background goroutine that writes them as one data file,
-// once the previous file is written, and switches to the other spool.
+// once the previous file is encoded, and switches to the other spool.
 func (w *batchWriter) cut(ctx context.Context) error {
 	if w.err != nil {
 		return w.err
@@ -220,7 +235,12 @@ func (w *batchWriter) cut(ctx context.Context) error {
 	if err := w.sw.Flush(); err != nil {
 		return fmt.Errorf("write tile spool: %w", err)
 	}
-	if err := w.wait(); err != nil {
+	var prev *fileOp
+	if n := len(w.ops); n > 0 {
+		prev = w.ops[n-1]
+		<-prev.encoded
+	}
+	if err := w.collect(false); err != nil {
 		return err
 	}
 	if w.spare == nil {
@@ -232,9 +252,9 @@ func (w *batchWriter) cut(ctx context.Context) error {
 	}
 	job := fileJob{spool: w.spool, pending: w.pending}
 	next := w.spare
-	if err := next.Truncate(0); err != nil {
-		return fmt.Errorf("reset tile spool: %w", err)
-	}
+	// The spool is rewritten from its start, not truncated: the tiles' bytes are read back at
+	// their recorded offsets only, and rewriting the pages the page cache holds costs less than
+	// writing fresh ones.
 	if _, err := next.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("reset tile spool: %w", err)
 	}
@@ -242,34 +262,58 @@ func (w *batchWriter) cut(ctx context.Context) error {
 	w.pending, w.spareP = w.spareP[:0], nil
 	w.size = 0
 	w.sw.Reset(w.spool)
-	done := make(chan fileResult, 1)
-	w.done = done
+	op := &fileOp{encoded: make(chan struct{}), uploaded: make(chan struct{}), done: make(chan fileResult, 1)}
+	w.ops = append(w.ops, op)
 	go func() {
-		f, err := w.writeFile(ctx, job)
-		done <- fileResult{f: f, job: job, err: err}
+		f, err := w.writeFile(ctx, job, op, prev)
+		op.done <- fileResult{f: f, job: job, err: err}
 	}()
 	return nil
 }
 
-// wait waits for the data file being written, if any, and records it.
+// wait waits for every data file being written and records them.
 func (w *batchWriter) wait() error {
-	if w.done == nil {
-		return w.err
-	}
-	r := <-w.done
-	w.done = nil
-	clear(r.job.pending) // drop the references to strings and stats
-	w.spareP = r.job.pending[:0]
-	if r.err != nil {
-		w.err = r.err
-		return r.err
-	}
-	w.written = append(w.written, r.f)
-	if w.onFile != nil {
-		w.onFile(r.f)
-	}
-	return nil
+	return w.collect(true)
 }
+
+// collect records the files written, in order: all of them when block is set, else those
+// already done (up to the first still being written).
+func (w *batchWriter) collect(block bool) error {
+	for len(w.ops) > 0 {
+		var r fileResult
+		if block {
+			r = <-w.ops[0].done
+		} else {
+			select {
+			case r = <-w.ops[0].done:
+			default:
+				return w.err
+			}
+		}
+		w.ops = w.ops[1:]
+		clear(r.job.pending) // drop the references to strings and stats
+		if w.spareP == nil {
+			w.spareP = r.job.pending[:0]
+		}
+		if r.err != nil {
+			if w.err == nil {
+				w.err = r.err
+			}
+			continue
+		}
+		// Recorded even after another file failed: it is in the store, an orphan to report.
+		w.written = append(w.written, r.f)
+		if w.onFile != nil {
+			w.onFile(r.f)
+		}
+	}
+	return w.err
+}
+
+// nopWriteCloser is a local file written by encodeFile, closed by its owner.
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
 
 type countingWriter struct {
 	w io.Writer
@@ -282,18 +326,65 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeFile sorts a job's tiles by (level, quadbin) and writes them as one data file.
-func (w *batchWriter) writeFile(ctx context.Context, job fileJob) (writtenFile, error) {
+// writeFile sorts a job's tiles by (level, quadbin) and writes them as one data file: into
+// the store, or (w.upload) into a local file uploaded once the previous file's upload (prev's)
+// is over. It closes op.encoded when it no longer needs the job's spool nor the encoder, and
+// op.uploaded when the file is in the store or failed.
+func (w *batchWriter) writeFile(ctx context.Context, job fileJob, op, prev *fileOp) (f writtenFile, err error) {
+	encoded := false
+	defer func() {
+		if !encoded {
+			close(op.encoded)
+		}
+		op.failed = err != nil
+		close(op.uploaded)
+	}()
+	path := "part-" + uuid.NewString() + ".zstd.parquet"
+	if !w.upload {
+		f, err = w.encodeFile(ctx, job, path, nil)
+		return f, err
+	}
+	local, err := os.CreateTemp(w.opts.TempDir, "deltaraster-file-*")
+	if err != nil {
+		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	}
+	defer local.Close()
+	if err := os.Remove(local.Name()); err != nil {
+		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	}
+	f, err = w.encodeFile(ctx, job, path, local)
+	encoded = true
+	close(op.encoded)
+	if err != nil {
+		return writtenFile{}, err
+	}
+	if prev != nil {
+		<-prev.uploaded
+		if prev.failed {
+			return writtenFile{}, fmt.Errorf("write data file %s: not uploaded, an earlier file failed", path)
+		}
+	}
+	if err := delta.UploadFile(ctx, w.store, path, local, f.Size); err != nil {
+		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// encodeFile sorts a job's tiles by (level, quadbin) and encodes them as one Parquet file:
+// into the store at path when local is nil, else into local.
+func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, local *os.File) (writtenFile, error) {
 	slices.SortFunc(job.pending, func(a, b spooled) int {
 		return cmp.Or(cmp.Compare(a.t.Level, b.t.Level), cmp.Compare(a.t.Quadbin, b.t.Quadbin),
 			cmp.Compare(a.t.Source, b.t.Source), cmp.Compare(a.t.Row, b.t.Row), cmp.Compare(a.t.Col, b.t.Col))
 	})
-	path := "part-" + uuid.NewString() + ".zstd.parquet"
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out, err := w.store.Create(fctx, path)
-	if err != nil {
-		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+	var out io.WriteCloser = nopWriteCloser{local}
+	if local == nil {
+		var err error
+		if out, err = w.store.Create(fctx, path); err != nil {
+			return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
+		}
 	}
 	abort := func(err error) (writtenFile, error) {
 		cancel() // the object never becomes visible

@@ -7,7 +7,7 @@
 // rawBytes is width x height x bands x bytes per sample of every level the ingest reads (level
 // 0 and the overviews the source has); MBps is rawBytes / seconds / 1e6.
 //
-//	ingestbench -table DIR|URL [-tile-size 256] [-workers 0] [-cpuprofile F] [-raw-bytes N] SOURCE...
+//	ingestbench -table DIR|URL [-tile-size 256] [-workers 0] [-cpuprofile F] [-allocprofile F] [-raw-bytes N] SOURCE...
 //	ingestbench -put URL FILE
 //	ingestbench -drop URL
 //
@@ -47,6 +47,8 @@ type config struct {
 	workers    int
 	cpuProfile string
 	memProfile string
+	allocProf  string
+	allocRate  int
 	heapEvery  time.Duration
 	rawBytes   int64
 	sources    []string
@@ -75,6 +77,8 @@ func main() {
 	fs.IntVar(&c.workers, "workers", 0, "decoding workers per source (ingest.Options.Workers; 0 = default)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile, taken when the live heap was largest, to this file")
+	fs.StringVar(&c.allocProf, "allocprofile", "", "write a heap profile taken after the ingest to this file: its alloc_space is every allocation of the run")
+	fs.IntVar(&c.allocRate, "memprofilerate", 64<<10, "runtime.MemProfileRate for -allocprofile")
 	fs.DurationVar(&c.heapEvery, "heap-every", 10*time.Millisecond, "live-heap sampling interval")
 	fs.Int64Var(&c.rawBytes, "raw-bytes", 0, "raw pixel bytes of the sources (required for object sources)")
 	drop := fs.String("drop", "", "delete every object under this table URL and exit")
@@ -147,6 +151,9 @@ func run(ctx context.Context, c config) (result, error) {
 		stop := profileHeapPeak(c.memProfile, 50*time.Millisecond)
 		defer stop()
 	}
+	if c.allocProf != "" {
+		runtime.MemProfileRate = c.allocRate
+	}
 	hp := bench.StartHeapPeak(c.heapEvery)
 	start := time.Now()
 	sum, err := ingest.Ingest(ctx, st, c.sources, opts)
@@ -154,6 +161,11 @@ func run(ctx context.Context, c config) (result, error) {
 	heap := hp.Stop()
 	if c.cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if c.allocProf != "" {
+		if err := writeHeapProfile(c.allocProf); err != nil {
+			return result{}, err
+		}
 	}
 	if err != nil {
 		return result{}, err
@@ -292,4 +304,19 @@ func profileHeapPeak(path string, interval time.Duration) (stop func()) {
 		close(done)
 		<-finished
 	}
+}
+
+// writeHeapProfile writes the heap profile now (its alloc_space and alloc_objects count every
+// allocation sampled since the process started).
+func writeHeapProfile(path string) error {
+	runtime.GC() // the profile is as of the last collection
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
