@@ -57,7 +57,7 @@ const crcRollForward = 10
 // that is not live yet (new files get fresh names), so each add counts once.
 func WriteIncrementalCRC(ctx context.Context, c delta.Committed) error {
 	if c.Version == 0 {
-		f := newCRCFold(delta.CRC{NumMetadata: 1, NumProtocol: 1})
+		f := newCRCFold(delta.CRC{NumMetadata: 1, NumProtocol: 1}, -1)
 		return f.finish(ctx, c)
 	}
 	prev, ok, err := delta.ReadCRC(ctx, c.Store, c.Version-1)
@@ -65,7 +65,7 @@ func WriteIncrementalCRC(ctx context.Context, c delta.Committed) error {
 		return err
 	}
 	if ok {
-		return newCRCFold(prev).finish(ctx, c)
+		return newCRCFold(prev, c.Version-1).finish(ctx, c)
 	}
 	f, ok, err := rollForward(ctx, c.Store, c.Version)
 	if err != nil {
@@ -83,10 +83,22 @@ type crcFold struct {
 	txns    map[string]delta.SetTransaction
 	domains map[string]delta.DomainMetadata
 	lost    string // why the state cannot be carried on, "" while it can
+	// records is the row count of the live files while recordsKnown: it stays known while
+	// every add and remove applied has numRecords in its stats.
+	records      int64
+	recordsKnown bool
 }
 
-func newCRCFold(prev delta.CRC) *crcFold {
+// newCRCFold starts from prev, the .crc of version prevVersion (-1 for the empty table before
+// version 0).
+func newCRCFold(prev delta.CRC, prevVersion int64) *crcFold {
 	f := &crcFold{state: prev, txns: map[string]delta.SetTransaction{}, domains: map[string]delta.DomainMetadata{}}
+	if prevVersion < 0 {
+		f.recordsKnown = true
+	} else {
+		f.records, f.recordsKnown = prev.NumRecords(prevVersion)
+	}
+	f.state.DeltaRaster = nil
 	for _, t := range prev.SetTransactions {
 		f.txns[t.AppID] = t
 	}
@@ -108,6 +120,7 @@ func (f *crcFold) apply(a delta.Action) {
 	case a.Add != nil:
 		f.state.NumFiles++
 		f.state.TableSizeBytes += a.Add.Size
+		f.addRecords(a.Add.Stats, a.Add.DeletionVector, 1)
 	case a.Remove != nil:
 		if a.Remove.Size == nil {
 			f.lost = "a remove has no size"
@@ -115,6 +128,7 @@ func (f *crcFold) apply(a delta.Action) {
 		}
 		f.state.NumFiles--
 		f.state.TableSizeBytes -= *a.Remove.Size
+		f.addRecords(a.Remove.Stats, a.Remove.DeletionVector, -1)
 	case a.Metadata != nil:
 		f.state.Metadata = *a.Metadata
 	case a.Protocol != nil:
@@ -133,6 +147,20 @@ func (f *crcFold) apply(a delta.Action) {
 			f.state.InCommitTimestampOpt = &ict
 		}
 	}
+}
+
+// addRecords adds (sign 1) or takes away (sign -1) the rows of a file; a file whose stats have
+// no numRecords makes the count unknown.
+func (f *crcFold) addRecords(stats string, dv *delta.DeletionVector, sign int64) {
+	if !f.recordsKnown {
+		return
+	}
+	n, ok, err := delta.FileRecords(stats, dv)
+	if err != nil || !ok {
+		f.recordsKnown = false
+		return
+	}
+	f.records += sign * n
 }
 
 // finish applies the commit c and writes its .crc.
@@ -158,6 +186,10 @@ func (f *crcFold) finish(ctx context.Context, c delta.Committed) error {
 	for _, d := range slices.Sorted(maps.Keys(f.domains)) {
 		st.DomainMetadata = append(st.DomainMetadata, f.domains[d])
 	}
+	st.DeltaRaster = nil
+	if f.recordsKnown && f.records >= 0 {
+		st.DeltaRaster = &delta.CRCExtension{Version: c.Version, NumRecords: f.records}
+	}
 	return putCRC(ctx, c.Store, c.Version, st)
 }
 
@@ -173,7 +205,7 @@ func rollForward(ctx context.Context, s delta.Store, v int64) (*crcFold, bool, e
 		if !ok {
 			continue
 		}
-		f := newCRCFold(prev)
+		f := newCRCFold(prev, p)
 		for w := p + 1; w < v; w++ {
 			f.startCommit()
 			ours := false
@@ -204,12 +236,22 @@ func writeCRCFromReplay(ctx context.Context, c delta.Committed) error {
 		return fmt.Errorf("replay version %d for its .crc: %w", c.Version, err)
 	}
 	st := delta.CRC{NumMetadata: 1, NumProtocol: 1, Metadata: snap.Metadata(), Protocol: snap.Protocol()}
+	var records int64
+	recordsKnown := true
 	for a, err := range snap.Files(ctx) {
 		if err != nil {
 			return fmt.Errorf("replay version %d for its .crc: %w", c.Version, err)
 		}
 		st.NumFiles++
 		st.TableSizeBytes += a.Size
+		if recordsKnown {
+			n, ok, err := delta.FileRecords(a.Stats, a.DeletionVector)
+			recordsKnown = ok && err == nil
+			records += n
+		}
+	}
+	if recordsKnown {
+		st.DeltaRaster = &delta.CRCExtension{Version: c.Version, NumRecords: records}
 	}
 	txns, domains, err := snap.TxnsAndDomains(ctx)
 	if err != nil {
@@ -221,7 +263,7 @@ func writeCRCFromReplay(ctx context.Context, c delta.Committed) error {
 	for _, d := range slices.Sorted(maps.Keys(domains)) {
 		st.DomainMetadata = append(st.DomainMetadata, domains[d])
 	}
-	f := newCRCFold(delta.CRC{})
+	f := newCRCFold(delta.CRC{}, -1)
 	for _, a := range c.Actions {
 		if a.CommitInfo != nil {
 			f.apply(a)

@@ -16,4 +16,14 @@
 // reader opens. [PostCommit] is the transaction hook that keeps .crc files incremental and
 // checkpoints every delta.checkpointInterval versions; [CleanupMetadata] removes log files
 // older than delta.logRetentionDuration that no retained version needs.
+//
+// # Version checksums
+//
+// A .crc holds the fields of the protocol's Version Checksum File and one field more,
+// "deltaraster": {"version": V, "numRecords": N}, the rows of the live files at V (their stats'
+// numRecords less the rows their deletion vectors remove), which `deltactl info` shows without
+// reading the file list ([delta.CRC], [delta.Snapshot.Counts]). Other engines ignore it, as the
+// protocol requires of unknown fields, and do not carry it into the .crc files they write. It
+// is written only while every add and remove folded has numRecords in its stats, and only for
+// the version V of its own file: readers ignore one stamped with another version.
 package checkpoint

@@ -90,6 +90,11 @@ func checkCRC(t *testing.T, s delta.Store, v int64) {
 	if c.NumFiles != n || c.TableSizeBytes != size {
 		t.Errorf("version %d: .crc has %d files, %d bytes; the snapshot %d, %d", v, c.NumFiles, c.TableSizeBytes, n, size)
 	}
+	if got, ok := c.NumRecords(v); ok {
+		if want, known := snapshotRecords(t, snap); !known || got != want {
+			t.Errorf("version %d: .crc has %d records; the snapshot %d (known %v)", v, got, want, known)
+		}
+	}
 	gp, wp := c.Protocol, snap.Protocol()
 	norm(&gp)
 	norm(&wp)
@@ -251,5 +256,105 @@ func TestCRCNeverOverwritten(t *testing.T) {
 		if b, err := delta.ReadAll(ctx, s, delta.CRCKey(v)); err != nil || string(b) != string(want) {
 			t.Errorf("version %d: .crc overwritten:\n  %s\nwant\n  %s", v, b, want)
 		}
+	}
+}
+
+// snapshotRecords sums the rows of the snapshot's live files; known is false when a file's
+// stats have no numRecords.
+func snapshotRecords(t *testing.T, snap *delta.Snapshot) (n int64, known bool) {
+	t.Helper()
+	known = true
+	for a, err := range snap.Files(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, ok, err := delta.FileRecords(a.Stats, a.DeletionVector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		known = known && ok
+		n += r
+	}
+	return n, known
+}
+
+// TestCRCRecords: the .crc of every version carries the table's row count (this library's
+// extension, stamped with its version) while every add and remove has numRecords in its
+// stats: through adds, removes with stats, and a checkpoint; a remove without stats makes it
+// unknown, and it stays absent from the .crc files derived from that one; a .crc written from a
+// replay (no .crc to start from) has it again. Each present count equals the snapshot's.
+func TestCRCRecords(t *testing.T) {
+	ctx := context.Background()
+	s, opts, clock := hookTable(t, checkpoint.HookOptions{})
+	var live []*delta.Add
+	added := 0
+	commit := func(removeStats bool, adds int) int64 {
+		t.Helper()
+		clock.Advance(time.Hour)
+		tx, err := delta.Begin(ctx, s, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := "p0"
+		for i := range adds {
+			a := newAdd(fmt.Sprintf("part=p0/r-%d.parquet", added), int64(100+10*added+i), clock.Now(), &part)
+			added++
+			tx.Add(a)
+			live = append(live, a)
+		}
+		if len(live) > 3 {
+			r := removeOf(live[0])
+			if removeStats {
+				r.Stats = live[0].Stats
+			}
+			live = live[1:]
+			tx.Remove(r)
+		}
+		v, err := tx.Commit(ctx, "WRITE", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	records := func(v int64) (int64, bool) {
+		t.Helper()
+		c, ok, err := delta.ReadCRC(ctx, s, v)
+		if err != nil || !ok {
+			t.Fatalf("version %d: .crc present %v, %v", v, ok, err)
+		}
+		checkCRC(t, s, v)
+		return c.NumRecords(v)
+	}
+	if _, ok := records(0); !ok {
+		t.Errorf("version 0: no row count in the .crc")
+	}
+	// Versions 1..6: adds, then removes with stats; a checkpoint at 5 (interval 5).
+	for range 6 {
+		if v := commit(true, 2); !func() bool { _, ok := records(v); return ok }() {
+			t.Errorf("version %d: no row count in the .crc", v)
+		}
+	}
+	if got := checkpointVersions(t, s); !slices.Equal(got, []int64{5}) {
+		t.Fatalf("checkpoints at %v, want [5]", got)
+	}
+	// A remove without stats: unknown from then on.
+	for i, removeStats := range []bool{false, true} {
+		if v := commit(removeStats, 1); func() bool { _, ok := records(v); return ok }() {
+			t.Errorf("version %d (%d after a remove without stats): a row count in the .crc", v, i)
+		}
+	}
+	// Every .crc lost (none to roll forward from): the next is written from a replay, with the
+	// count again.
+	snap, err := delta.Open(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range snap.Version() + 1 {
+		if err := s.Delete(ctx, delta.CRCKey(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := commit(true, 1); !func() bool { _, ok := records(v); return ok }() {
+		t.Errorf("version %d (written from a replay): no row count in the .crc", v)
 	}
 }

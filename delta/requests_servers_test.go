@@ -128,7 +128,8 @@ var reqServers = []func(testing.TB) *testservers.Server{testservers.MinIO, tests
 // stream its file list) on the real servers, for a table with a checkpoint (classic, V2 with
 // two sidecars) and 10 commits after it, each with its .crc: one GET of _last_checkpoint, one
 // listing from the checkpoint on, one GET of the .crc, one of each commit of the tail and one
-// of each checkpoint file. Besides the 10 commits, at most 6 requests.
+// of each checkpoint file: besides the 10 commits, at most 6 requests. Then what `deltactl
+// info` does (open, counts from the version's .crc): at most 6 requests in all.
 func TestInfoRequestsServers(t *testing.T) {
 	for _, srv := range reqServers {
 		s := srv(t)
@@ -158,6 +159,19 @@ func TestInfoRequestsServers(t *testing.T) {
 				}
 				if others := len(reqs) - tail; others > 6 {
 					t.Errorf("%d requests besides the %d commits of the tail, want at most 6", others, tail)
+				}
+				// What `deltactl info` does: the counts from the version's .crc.
+				p.reset()
+				snap, c := infoCounts(t, st)
+				reqs, lists = p.requests()
+				t.Logf("%s: info with its counts from the .crc: %d HTTP requests (%d listings):\n  %s",
+					name, len(reqs), lists, strings.Join(reqs, "\n  "))
+				if snap.Version() != tab.latest || !c.FromChecksum || c.NumFiles != int64(tab.files) ||
+					c.NumRecords == nil || *c.NumRecords != int64(10*tab.files) {
+					t.Errorf("info: version %d, counts %+v; want %d from the .crc, %d files of 10 rows", snap.Version(), c, tab.latest, tab.files)
+				}
+				if len(reqs) > 6 || lists != 1 {
+					t.Errorf("info: %d requests, %d listings; want at most 6, one listing", len(reqs), lists)
 				}
 			})
 		}

@@ -2,6 +2,7 @@ package delta_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -194,8 +195,8 @@ func makeReqTable(t testing.TB, s delta.Store, v2, crc bool, tail int) reqTable 
 	return reqTable{checkpoint: res.Version, cpKeys: res.Keys, latest: res.Version + int64(tail), files: files}
 }
 
-// info does what `deltactl info` does with a table: open the latest snapshot and stream its
-// file list.
+// info opens the latest snapshot and streams its file list: what `deltactl files` and
+// `deltactl info --verify` do (and what info did before it took its counts from the .crc).
 func info(t testing.TB, s delta.Store) (*delta.Snapshot, int) {
 	t.Helper()
 	ctx := context.Background()
@@ -213,7 +214,7 @@ func info(t testing.TB, s delta.Store) (*delta.Snapshot, int) {
 	return snap, n
 }
 
-// TestInfoRequests counts the requests of an info (open, then the file list) on a table with
+// TestInfoRequests counts the requests of an open and the file list on a table with
 // a checkpoint and 10 commits after it: _last_checkpoint, one listing page from the
 // checkpoint on, the latest .crc, each commit of the tail once, and each checkpoint file once
 // (one GET of the whole file: these are small). Without a .crc, no request asks for it.
@@ -272,6 +273,81 @@ func TestInfoRequests(t *testing.T) {
 			t.Logf("%s: %d requests: %d commit reads, %d others; %s", tc.name, cs.requests(), commitReads, others, cs.report())
 			if tc.crc && others > 6 {
 				t.Errorf("%d requests besides the commits of the tail, want at most 6", others)
+			}
+		})
+	}
+}
+
+// infoCounts does what `deltactl info` does with a table: open the latest snapshot and take
+// its counts (from the version's .crc when it has them all, else from the file list).
+func infoCounts(t testing.TB, s delta.Store) (*delta.Snapshot, delta.Counts) {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := delta.Open(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := snap.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap, c
+}
+
+// TestInfoCountsRequests counts the requests of `deltactl info` (open, then the counts) on a
+// table with a checkpoint and 10 commits after it. With this library's .crc files: at most 6
+// (they are 3: _last_checkpoint, one listing page, the version's .crc, which holds protocol,
+// metadata and the counts; no commit and no checkpoint is read). Without them, or with a .crc
+// of another engine (no row count), the counts come from the file list, and are the same.
+func TestInfoCountsRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		v2, crc      bool
+		foreign      bool // the latest .crc rewritten without this library's extension
+		fromChecksum bool
+	}{
+		{"classic", false, true, false, true},
+		{"v2", true, true, false, true},
+		{"classic-foreign-crc", false, true, true, false},
+		{"v2-nocrc", true, false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cs := newCountStore(openStore(t, fmt.Sprintf("mem://requests-%d/t", memSeq.Add(1))))
+			tab := makeReqTable(t, cs, tc.v2, tc.crc, 10)
+			if tc.foreign {
+				c, ok, err := delta.ReadCRC(ctx, cs, tab.latest)
+				if err != nil || !ok {
+					t.Fatal(ok, err)
+				}
+				if _, ok := c.NumRecords(tab.latest); !ok {
+					t.Fatalf("the .crc of version %d has no row count", tab.latest)
+				}
+				c.DeltaRaster = nil
+				b, _ := json.Marshal(c)
+				if err := cs.Put(ctx, delta.CRCKey(tab.latest), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cs.reset()
+			snap, c := infoCounts(t, cs)
+			if snap.Version() != tab.latest || c.NumFiles != int64(tab.files) || c.SizeInBytes != int64(1000*tab.files) ||
+				c.NumRecords == nil || *c.NumRecords != int64(10*tab.files) {
+				t.Fatalf("info: version %d, counts %+v; want %d, %d files of 1000 bytes and 10 rows", snap.Version(), c, tab.latest, tab.files)
+			}
+			if c.FromChecksum != tc.fromChecksum {
+				t.Errorf("counts from the .crc: %v, want %v", c.FromChecksum, tc.fromChecksum)
+			}
+			t.Logf("%s: %d requests; %s", tc.name, cs.requests(), cs.report())
+			if tc.fromChecksum && cs.requests() > 6 {
+				t.Errorf("%d requests, want at most 6; %s", cs.requests(), cs.report())
+			}
+			if tc.fromChecksum {
+				for k, n := range cs.reads {
+					if k != delta.LastCheckpointKey && k != delta.CRCKey(tab.latest) {
+						t.Errorf("read %s %d times: info needs only _last_checkpoint and the .crc", k, n)
+					}
+				}
 			}
 		})
 	}

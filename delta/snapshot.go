@@ -20,6 +20,7 @@ type Snapshot struct {
 	protocol  Protocol
 	metadata  Metadata
 	batchRows int
+	crc       *CRC // the version's .crc, when one was read
 }
 
 // SnapshotOption sets how a snapshot is read.
@@ -114,6 +115,16 @@ func (s *Snapshot) Metadata() Metadata { return s.metadata }
 // Segment is the log segment the snapshot is read from.
 func (s *Snapshot) Segment() LogSegment { return s.segment }
 
+// Checksum returns the version's .crc as Open read it: when the listing saw one and it was
+// well formed. Its counts describe this version (the protocol requires them to match the
+// log); its row count, CRC.NumRecords(Version()), is there only when this library wrote it.
+func (s *Snapshot) Checksum() (CRC, bool) {
+	if s.crc == nil {
+		return CRC{}, false
+	}
+	return *s.crc, true
+}
+
 // Store is the store the snapshot reads from.
 func (s *Snapshot) Store() Store { return s.store }
 
@@ -130,6 +141,7 @@ func (s *Snapshot) loadProtocolMetadata(ctx context.Context) error {
 			return err
 		} else if ok {
 			p, m = &c.Protocol, &c.Metadata
+			s.crc = &c
 		}
 	}
 	for i := len(s.segment.Commits) - 1; i >= 0 && (p == nil || m == nil); i-- {

@@ -510,7 +510,7 @@ func (in *ingestion) commit(ctx context.Context, p *plan, w *batchWriter) error 
 			size := a.Size
 			ext := true
 			txn.Remove(&delta.Remove{Path: a.Path, DataChange: true, ExtendedFileMetadata: &ext,
-				PartitionValues: a.PartitionValues, Size: &size, Tags: a.Tags})
+				PartitionValues: a.PartitionValues, Size: &size, Stats: a.Stats, Tags: a.Tags})
 			removed = append(removed, a.Path)
 		}
 		txn.SetAppTransaction(o.AppID, prev+1)

@@ -174,7 +174,7 @@ func (ex *executor) commit(ctx context.Context, step []*binResult) error {
 				size := a.Size
 				txn.Remove(&delta.Remove{
 					Path: a.Path, DeletionTimestamp: &ts, DataChange: false, ExtendedFileMetadata: &ext,
-					PartitionValues: a.PartitionValues, Size: &size, Tags: a.Tags,
+					PartitionValues: a.PartitionValues, Size: &size, Stats: a.Stats, Tags: a.Tags,
 					BaseRowID: a.BaseRowID, DefaultRowCommitVersion: a.DefaultRowCommitVersion,
 				})
 				nRemoved++

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -20,6 +21,7 @@ func newInfoCmd() *cobra.Command {
 	var (
 		sf     snapshotFlags
 		asJSON bool
+		verify bool
 	)
 	cmd := &cobra.Command{
 		Use:   "info URL",
@@ -30,8 +32,14 @@ row count, protocol, metadata and the checkpoint the snapshot was read from.
 
 The row count (numRecords) is the sum of numRecords in the stats of every live file, less the
 rows their deletion vectors remove; it is unknown (null in JSON) when any live file has no
-numRecords in its stats. Counting reads the whole file list, streamed: memory does not grow
-with the table.
+numRecords in its stats.
+
+The counts come from the version's checksum file (_delta_log/N.crc) when it has them all: a
+.crc written by this tool records the row count besides the file count and size the protocol
+defines, so info reads three objects whatever the size of the table. Otherwise (no .crc, or
+one written by another engine, which records no row count) info counts by reading the whole
+file list, streamed: memory does not grow with the table. --verify always reads the file
+list, and fails when a .crc of the version disagrees with it.
 
 --timestamp selects the newest version committed at or before the given time: RFC 3339
 (2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00), or a date meaning midnight UTC.
@@ -39,7 +47,8 @@ with the table.
 With --json, one object with these fields, a stable contract: version, numFiles, sizeInBytes,
 numRecords, protocol {minReaderVersion, minWriterVersion, readerFeatures, writerFeatures},
 metadata {id, name, description, format, partitionColumns, configuration, createdTime,
-schema}, lastCheckpointVersion (null when the snapshot has no checkpoint) and url.`,
+schema}, lastCheckpointVersion (null when the snapshot has no checkpoint), url, and
+countsFrom ("checksum" or "log": where numFiles, sizeInBytes and numRecords were taken from).`,
 		Example: `  # The latest snapshot of a local table
   deltactl info ./tiles
 
@@ -53,11 +62,12 @@ schema}, lastCheckpointVersion (null when the snapshot has no checkpoint) and ur
 			if err := sf.validate(cmd.Flags()); err != nil {
 				return err
 			}
-			return runInfo(cmd, args[0], &sf, asJSON)
+			return runInfo(cmd, args[0], &sf, asJSON, verify)
 		}),
 	}
 	sf.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&verify, "verify", false, "count from the file list, and check the version's .crc against it")
 	return cmd
 }
 
@@ -71,7 +81,14 @@ type tableInfo struct {
 	Metadata              metadataInfo `json:"metadata"`
 	LastCheckpointVersion *int64       `json:"lastCheckpointVersion"`
 	URL                   string       `json:"url"`
+	CountsFrom            string       `json:"countsFrom"`
 }
+
+// Where info's counts come from.
+const (
+	fromChecksum = "checksum"
+	fromLog      = "log"
+)
 
 type protocolInfo struct {
 	MinReaderVersion int      `json:"minReaderVersion"`
@@ -91,7 +108,7 @@ type metadataInfo struct {
 	Schema           json.RawMessage   `json:"schema"`
 }
 
-func runInfo(cmd *cobra.Command, url string, sf *snapshotFlags, asJSON bool) error {
+func runInfo(cmd *cobra.Command, url string, sf *snapshotFlags, asJSON, verify bool) error {
 	ctx := cmd.Context()
 	s, err := openStore(ctx, url)
 	if err != nil {
@@ -102,7 +119,7 @@ func runInfo(cmd *cobra.Command, url string, sf *snapshotFlags, asJSON bool) err
 	if err != nil {
 		return err
 	}
-	info, err := describe(ctx, snap, url)
+	info, err := describe(ctx, snap, url, verify)
 	if err != nil {
 		return err
 	}
@@ -112,8 +129,9 @@ func runInfo(cmd *cobra.Command, url string, sf *snapshotFlags, asJSON bool) err
 	return writeInfo(cmd.OutOrStdout(), info)
 }
 
-// describe reads what info shows of a snapshot, streaming its file list once.
-func describe(ctx context.Context, snap *delta.Snapshot, url string) (*tableInfo, error) {
+// describe reads what info shows of a snapshot: the counts from the version's .crc when it
+// has them all, else (or with verify) from its file list, streamed once.
+func describe(ctx context.Context, snap *delta.Snapshot, url string, verify bool) (*tableInfo, error) {
 	p, m := snap.Protocol(), snap.Metadata()
 	if !json.Valid([]byte(m.SchemaString)) {
 		return nil, fmt.Errorf("read schema of %s at version %d: schemaString is not JSON", url, snap.Version())
@@ -149,51 +167,52 @@ func describe(ctx context.Context, snap *delta.Snapshot, url string) (*tableInfo
 		info.LastCheckpointVersion = &v
 	}
 
-	var records int64
-	allStats := true
-	for a, err := range snap.Files(ctx) {
-		if err != nil {
-			return nil, fmt.Errorf("list files of %s at version %d: %w", url, snap.Version(), err)
-		}
-		info.NumFiles++
-		info.SizeInBytes += a.Size
-		if !allStats {
-			continue
-		}
-		n, ok, err := fileRecords(a)
-		if err != nil {
-			return nil, fmt.Errorf("read stats of %s in %s at version %d: %w", a.Path, url, snap.Version(), err)
-		}
-		if !ok {
-			allStats = false
-			continue
-		}
-		records += n
+	var counts delta.Counts
+	var err error
+	if verify {
+		counts, err = snap.CountFiles(ctx)
+	} else {
+		counts, err = snap.Counts(ctx)
 	}
-	if allStats {
-		info.NumRecords = &records
+	if err != nil {
+		return nil, fmt.Errorf("count files of %s at version %d: %w", url, snap.Version(), err)
+	}
+	info.NumFiles, info.SizeInBytes, info.NumRecords = counts.NumFiles, counts.SizeInBytes, counts.NumRecords
+	info.CountsFrom = fromLog
+	if counts.FromChecksum {
+		info.CountsFrom = fromChecksum
+	}
+	if crc, ok := snap.Checksum(); ok && verify {
+		if err := checkCRC(crc, snap.Version(), counts); err != nil {
+			return nil, fmt.Errorf("verify %s at version %d: %s does not match the log: %w", url, snap.Version(), delta.CRCKey(snap.Version()), err)
+		}
 	}
 	return info, nil
 }
 
-// fileRecords returns the rows of a live file: its stats' numRecords less the rows its deletion
-// vector removes. ok is false when the stats have no numRecords.
-func fileRecords(a *delta.Add) (n int64, ok bool, err error) {
-	if a.Stats == "" {
-		return 0, false, nil
+// errCRCMismatch is a version checksum that disagrees with the file list.
+var errCRCMismatch = errors.New("version checksum mismatch")
+
+// checkCRC compares the .crc of version v with the counts read from its file list.
+func checkCRC(crc delta.CRC, v int64, counts delta.Counts) error {
+	var diffs []string
+	if crc.NumFiles != counts.NumFiles {
+		diffs = append(diffs, fmt.Sprintf("numFiles %d in the .crc, %d in the log", crc.NumFiles, counts.NumFiles))
 	}
-	st, err := delta.ParseStats(a.Stats)
-	if err != nil {
-		return 0, false, err
+	if crc.TableSizeBytes != counts.SizeInBytes {
+		diffs = append(diffs, fmt.Sprintf("tableSizeBytes %d in the .crc, %d in the log", crc.TableSizeBytes, counts.SizeInBytes))
 	}
-	if st.NumRecords == nil {
-		return 0, false, nil
+	if n, ok := crc.NumRecords(v); ok && (counts.NumRecords == nil || *counts.NumRecords != n) {
+		log := "unknown"
+		if counts.NumRecords != nil {
+			log = fmt.Sprint(*counts.NumRecords)
+		}
+		diffs = append(diffs, fmt.Sprintf("numRecords %d in the .crc, %s in the log", n, log))
 	}
-	n = *st.NumRecords
-	if a.DeletionVector != nil {
-		n -= a.DeletionVector.Cardinality
+	if len(diffs) > 0 {
+		return fmt.Errorf("%w: %s", errCRCMismatch, strings.Join(diffs, "; "))
 	}
-	return n, true, nil
+	return nil
 }
 
 func orEmpty(s []string) []string {
@@ -228,6 +247,11 @@ func writeInfo(out io.Writer, info *tableInfo) error {
 		row("records", "%d", *info.NumRecords)
 	} else {
 		row("records", "unknown (a file has no numRecords in its stats)")
+	}
+	if info.CountsFrom == fromChecksum {
+		row("counted from", "the version checksum (%s)", delta.CRCKey(info.Version))
+	} else {
+		row("counted from", "the file list")
 	}
 	row("protocol", "reader %d, writer %d", p.MinReaderVersion, p.MinWriterVersion)
 	if len(p.ReaderFeatures) > 0 {

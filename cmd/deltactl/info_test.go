@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testutil"
 )
@@ -138,5 +141,96 @@ func TestInfoConformance(t *testing.T) {
 				t.Errorf("files --json: %d lines, want %d", len(lines), tt.files)
 			}
 		})
+	}
+}
+
+// TestInfoChecksum: on a table whose commits leave .crc files (the post-commit hook), info
+// takes its counts from the latest .crc (countsFrom "checksum"), the same figures --verify
+// reads from the file list; a .crc without this tool's row count (another engine's) or with
+// one stamped for another version makes info count from the file list; a .crc that disagrees
+// with the log is shown as it is (the protocol requires writers to keep it exact) and --verify
+// fails, naming the difference.
+func TestInfoChecksum(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "table")
+	s, err := delta.OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	opts := delta.TxnOptions{PostCommit: checkpoint.PostCommit(checkpoint.HookOptions{})}
+	spec := delta.TableSpec{Schema: delta.StructType{Fields: []delta.StructField{delta.NewField("id", "long")}}}
+	if _, err := delta.CreateTable(ctx, s, spec, opts); err != nil {
+		t.Fatal(err)
+	}
+	var live []*delta.Add
+	for i := range 4 {
+		tx, err := delta.Begin(ctx, s, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &delta.Add{Path: fmt.Sprintf("part-%d.parquet", i), Size: int64(100 * (i + 1)), DataChange: true, Stats: stats(10 * (i + 1))}
+		tx.Add(a)
+		if i == 3 {
+			size := live[0].Size
+			tx.Remove(&delta.Remove{Path: live[0].Path, DataChange: true, Size: &size, Stats: live[0].Stats})
+			live = live[1:]
+		}
+		live = append(live, a)
+		if _, err := tx.Commit(ctx, "WRITE", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Version 4: files 2, 3, 4 of 200, 300, 400 bytes and 20, 30, 40 rows.
+	want := map[string]any{"version": json.Number("4"), "numFiles": json.Number("3"), "sizeInBytes": json.Number("900"), "numRecords": json.Number("90")}
+	check := func(name string, info map[string]any, from string) {
+		t.Helper()
+		for k, v := range want {
+			if info[k] != v {
+				t.Errorf("%s: %s = %v, want %v", name, k, info[k], v)
+			}
+		}
+		if info["countsFrom"] != from {
+			t.Errorf("%s: countsFrom = %v, want %s", name, info["countsFrom"], from)
+		}
+	}
+	check("info", decodeObject(t, mustRun(t, "info", dir, "--json")), "checksum")
+	check("info --verify", decodeObject(t, mustRun(t, "info", dir, "--json", "--verify")), "log")
+	if out := mustRun(t, "info", dir); !strings.Contains(out, "counted from:      the version checksum (_delta_log/00000000000000000004.crc)\n") {
+		t.Errorf("info output does not name the .crc:\n%s", out)
+	}
+
+	crc, ok, err := delta.ReadCRC(ctx, s, 4)
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	put := func(c delta.CRC) {
+		t.Helper()
+		b, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, delta.CRCKey(4), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	foreign := crc
+	foreign.DeltaRaster = nil
+	put(foreign)
+	check("another engine's .crc", decodeObject(t, mustRun(t, "info", dir, "--json")), "log")
+	copied := crc
+	copied.DeltaRaster = &delta.CRCExtension{Version: 3, NumRecords: 60}
+	put(copied)
+	check("a row count stamped for version 3", decodeObject(t, mustRun(t, "info", dir, "--json")), "log")
+
+	wrong := crc
+	wrong.NumFiles = 5
+	put(wrong)
+	if got := decodeObject(t, mustRun(t, "info", dir, "--json"))["numFiles"]; got != json.Number("5") {
+		t.Errorf("numFiles from a .crc of 5 files = %v", got)
+	}
+	r := deltactl(t, "info", dir, "--verify")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "numFiles 5 in the .crc, 3 in the log") || !strings.Contains(r.stderr, dir) {
+		t.Errorf("info --verify with a wrong .crc: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
