@@ -46,7 +46,8 @@ type VacuumOptions struct {
 	// Retention: files removed longer ago than this (and, in full mode, unreferenced files
 	// older than this) are deleted. Nil means the table's delta.deletedFileRetentionDuration
 	// (default one week); zero is a retention like any other (everything not needed now
-	// goes). Less than the table's is refused with ErrRetentionTooShort unless ForceRetention.
+	// goes). Less than the table's is refused with ErrRetentionTooShort unless ForceRetention
+	// or DryRun.
 	Retention      *time.Duration
 	ForceRetention bool
 	Mode           VacuumMode
@@ -205,7 +206,7 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 	}
 	retention := tableRet
 	if opts.Retention != nil {
-		if *opts.Retention < tableRet && !opts.ForceRetention {
+		if *opts.Retention < tableRet && !opts.ForceRetention && !opts.DryRun {
 			return nil, fmt.Errorf("plan vacuum of %s: retention %s is below the table's %s (delta.deletedFileRetentionDuration); versions inside it could lose files: %w",
 				s.URL(), *opts.Retention, tableRet, ErrRetentionTooShort)
 		}

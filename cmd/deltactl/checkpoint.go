@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltaraster/deltaraster/checkpoint"
+	"github.com/deltaraster/deltaraster/internal/cliflag"
 )
 
 func newCheckpointCmd() *cobra.Command {
@@ -92,7 +93,7 @@ _last_checkpoint last.`,
 func newCleanupCmd() *cobra.Command {
 	var (
 		dryRun    bool
-		retention time.Duration
+		retention cliflag.Duration
 		asJSON    bool
 	)
 	cmd := &cobra.Command{
@@ -112,15 +113,12 @@ touched (that is vacuum's job).`,
   deltactl cleanup-metadata ./tiles --dry-run
 
   # Clean up a table given as a file:// URL, keeping 7 days of log, with a JSON summary
-  deltactl cleanup-metadata file:///data/tiles --retention 168h --json
+  deltactl cleanup-metadata file:///data/tiles --retention 7d --json
 
   # Clean up an S3 table with its own delta.logRetentionDuration
   deltactl cleanup-metadata s3://bucket/tables/tiles`,
 		Args: tableArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if retention < 0 {
-				return usageErrorf("invalid argument %s for --retention: want a positive duration", retention)
-			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, args[0])
 			if err != nil {
@@ -130,7 +128,7 @@ touched (that is vacuum's job).`,
 			bar := newProgress(cmd.ErrOrStderr())
 			defer bar.done()
 			res, err := checkpoint.CleanupMetadata(ctx, st, checkpoint.CleanupOptions{
-				DryRun: dryRun, Retention: retention,
+				DryRun: dryRun, Retention: time.Duration(retention),
 				Progress: func(done, total int) { bar.update("cleanup %s: %d/%d files", args[0], done, total) },
 			})
 			bar.done()
@@ -161,7 +159,7 @@ touched (that is vacuum's job).`,
 		}),
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
-	cmd.Flags().DurationVar(&retention, "retention", 0, "keep this much log (e.g. 720h), instead of the table's delta.logRetentionDuration")
+	cmd.Flags().Var(&retention, "retention", "keep this much log (e.g. 30d or 720h), instead of the table's delta.logRetentionDuration")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON summary")
 	return cmd
 }

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/deltaraster/deltaraster/checkpoint"
+	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/cliflag"
 	"github.com/deltaraster/deltaraster/maintenance"
 )
 
@@ -100,7 +105,7 @@ so an interrupted run keeps what it finished. The old files stay until vacuum de
 
 func newVacuumCmd() *cobra.Command {
 	var (
-		retention time.Duration
+		retention cliflag.Duration
 		force     bool
 		full      bool
 		dryRun    bool
@@ -114,7 +119,8 @@ func newVacuumCmd() *cobra.Command {
 needs: files removed from the table longer ago than the retention (--retention, default the
 table's delta.deletedFileRetentionDuration, one week when unset). A retention shorter than the
 table's is refused unless --force-retention: readers and writers still working on an older
-version would lose files.
+version would lose files. A dry run may use any retention. Retentions are Go durations (168h,
+90m) or days (7d, 1d12h).
 
 Without --full (lite mode) only the log is read: files the log removed are deleted. --full also
 lists the table and deletes unreferenced files older than the retention, such as those left by
@@ -133,11 +139,11 @@ deletes and commits nothing.`,
   deltactl vacuum file:///data/tiles --full --json
 
   # Keep 3 days on an S3 table whose retention is longer (explicit override)
-  deltactl vacuum s3://bucket/tables/tiles --retention 72h --force-retention`,
+  deltactl vacuum s3://bucket/tables/tiles --retention 3d --force-retention`,
 		Args: tableArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if retention < 0 || parallel < 0 {
-				return usageErrorf("--retention and --parallel must not be negative")
+			if parallel < 0 {
+				return usageErrorf("invalid argument %d for --parallel: want 0 (the default) or more", parallel)
 			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, args[0])
@@ -152,9 +158,13 @@ deletes and commits nothing.`,
 			opts := maintenance.VacuumOptions{ForceRetention: force, Mode: mode,
 				DryRun: dryRun, Parallelism: parallel, Txn: txnOptions()}
 			if cmd.Flags().Changed("retention") {
-				opts.Retention = &retention // 0h is a retention, not "unset"
+				r := time.Duration(retention)
+				opts.Retention = &r // 0h is a retention, not "unset"
 			}
 			plan, err := maintenance.PlanVacuum(ctx, st, opts)
+			if errors.Is(err, maintenance.ErrRetentionTooShort) {
+				return retentionTooShort(ctx, st, args[0], time.Duration(retention), err)
+			}
 			if err != nil {
 				return fmt.Errorf("vacuum %s: %w", args[0], err)
 			}
@@ -188,11 +198,32 @@ deletes and commits nothing.`,
 			return nil
 		}),
 	}
-	cmd.Flags().DurationVar(&retention, "retention", 0, "keep files removed less than this long ago (e.g. 168h; 0h is zero, with --force-retention; default: the table's delta.deletedFileRetentionDuration)")
-	cmd.Flags().BoolVar(&force, "force-retention", false, "allow a retention shorter than the table's")
+	cmd.Flags().Var(&retention, "retention", "keep files removed less than this long ago (e.g. 7d or 168h; 0 is zero, with --force-retention; default: the table's delta.deletedFileRetentionDuration)")
+	cmd.Flags().BoolVar(&force, "force-retention", false, "allow a retention shorter than the table's (not needed with --dry-run)")
 	cmd.Flags().BoolVar(&full, "full", false, "also list the table and delete unreferenced files older than the retention")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete and commit nothing")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "deletes in flight at once (default 16)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the metrics as JSON")
 	return cmd
 }
+
+// retentionTooShort is the message of a vacuum refused for its short retention: what the
+// table keeps, and the two ways on (err, maintenance.ErrRetentionTooShort, says why).
+func retentionTooShort(ctx context.Context, st delta.Store, url string, retention time.Duration, err error) error {
+	table := "the table's delta.deletedFileRetentionDuration"
+	if snap, serr := delta.Open(ctx, st); serr == nil {
+		if d, perr := checkpoint.ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week")); perr == nil {
+			table = "the table's " + cliflag.FormatDuration(d) + " (delta.deletedFileRetentionDuration)"
+		}
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf(
+		"vacuum %s: --retention %s is shorter than %s: readers of older versions could lose files; "+
+			"pass --force-retention to vacuum anyway, or --dry-run to list what it would delete%w",
+		url, cliflag.FormatDuration(retention), table, quiet{err})}
+}
+
+// quiet wraps an error for errors.Is and errors.As without adding to the message.
+type quiet struct{ err error }
+
+func (q quiet) Error() string { return "" }
+func (q quiet) Unwrap() error { return q.err }

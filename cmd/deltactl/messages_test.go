@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// wantFailure runs deltactl and checks its exit status and that stderr is exactly want.
+func wantFailure(t *testing.T, code int, want string, args ...string) {
+	t.Helper()
+	r := deltactl(t, args...)
+	if r.code != code || r.stderr != want {
+		t.Errorf("deltactl %s: exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", strings.Join(args, " "), r.code, r.stderr, code, want)
+	}
+}
+
+// wantStderr runs deltactl and checks its exit status and that stderr holds want.
+func wantStderr(t *testing.T, code int, want string, args ...string) result {
+	t.Helper()
+	r := deltactl(t, args...)
+	if r.code != code || !strings.Contains(r.stderr, want) {
+		t.Errorf("deltactl %s: exit %d, stderr:\n%s\nwant exit %d, stderr holding:\n%s", strings.Join(args, " "), r.code, r.stderr, code, want)
+	}
+	return r
+}
+
+// TestRetentionMessages: a retention below the table's says which flag allows it and that a
+// dry run may use it; retentions take days; a negative one names its flag.
+func TestRetentionMessages(t *testing.T) {
+	dir, _ := newTable(t)
+	wantFailure(t, exitFailure, "deltactl: vacuum "+dir+": --retention 1h is shorter than the table's 7d (delta.deletedFileRetentionDuration): "+
+		"readers of older versions could lose files; pass --force-retention to vacuum anyway, or --dry-run to list what it would delete\n",
+		"vacuum", dir, "--retention", "1h")
+	// The dry run is allowed, and lists the file removed at version 3 (in March 2024).
+	if out := mustRun(t, "vacuum", dir, "--retention", "1h", "--dry-run"); !strings.Contains(out, "would delete "+pathA) ||
+		!strings.Contains(out, "retention 1h0m0s") {
+		t.Errorf("dry run with a short retention:\n%s", out)
+	}
+	if out := mustRun(t, "vacuum", dir, "--retention", "10d", "--dry-run"); !strings.Contains(out, "retention 240h0m0s") {
+		t.Errorf("dry run with --retention 10d:\n%s", out)
+	}
+	mustRun(t, "cleanup-metadata", dir, "--retention", "30d", "--dry-run")
+	for _, c := range []string{"vacuum", "cleanup-metadata"} {
+		wantFailure(t, exitUsage, `deltactl: invalid argument "-5h" for "--retention" flag: duration "-5h" is negative`+"\n"+
+			"Run 'deltactl "+c+" --help' for usage.\n", c, dir, "--retention", "-5h")
+		wantFailure(t, exitUsage, `deltactl: invalid argument "7days" for "--retention" flag: duration "7days": want hours, minutes or seconds (168h, 90m, 30s) or days (7d, 1d12h)`+"\n"+
+			"Run 'deltactl "+c+" --help' for usage.\n", c, dir, "--retention", "7days")
+	}
+	wantFailure(t, exitUsage, "deltactl: invalid argument -1 for --parallel: want 0 (the default) or more\nRun 'deltactl vacuum --help' for usage.\n",
+		"vacuum", dir, "--parallel", "-1")
+}
