@@ -38,8 +38,8 @@ adds the new ones with dataChange=false, so readers and streaming consumers see 
 files cover compact areas and readers that prune by file statistics skip more.
 
 Optimize is safe beside live writers: appends never make it fail, and a concurrent delete of a
-file in a bin drops that bin while the rest goes on. --commit-every commits progress in steps
-so an interrupted run keeps what it finished. The old files stay until vacuum deletes them.`,
+file in a bin drops that bin while the rest goes on. --commit-every-bins and
+--commit-every-bytes commit progress in steps so an interrupted run keeps what it finished. The old files stay until vacuum deletes them.`,
 		Example: `  # See what would be merged, then merge, clustering tiles by quadbin
   deltactl optimize ./tiles --dry-run
   deltactl optimize ./tiles --cluster-by quadbin
@@ -97,9 +97,10 @@ so an interrupted run keeps what it finished. The old files stay until vacuum de
 	cmd.Flags().Var(&target, "target-size", "size of the files written (e.g. 256MiB; default: the table's delta.targetFileSize, else 256 MiB)")
 	cmd.Flags().StringVar(&clusterBy, "cluster-by", "", "write each bin's rows in this column's order (e.g. quadbin)")
 	cmd.Flags().IntVar(&commitBins, "commit-every-bins", 0, "commit after every N bins (0: once at the end)")
-	cmd.Flags().Var(&commitBytes, "commit-every-bytes", "commit once this many input bytes are merged (e.g. 10GiB)")
+	cmd.Flags().Var(&commitBytes, "commit-every-bytes", "commit once this many input bytes are merged (e.g. 10GiB; default: once at the end)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: write and commit nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the metrics as JSON")
+	cliflag.NoDefault(cmd.Flags(), "target-size", "commit-every-bytes") // 0 means unset: no "(default 0B)"
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,4 +49,28 @@ func TestRetentionMessages(t *testing.T) {
 	}
 	wantFailure(t, exitUsage, "deltactl: invalid argument -1 for --parallel: want 0 (the default) or more\nRun 'deltactl vacuum --help' for usage.\n",
 		"vacuum", dir, "--parallel", "-1")
+}
+
+// TestHelpNamesFlags: every --flag the help of a command mentions is one of its flags, and no
+// help prints a default of 0B.
+func TestHelpNamesFlags(t *testing.T) {
+	// A flag, and the word before it: "export --source" is another command's flag.
+	mention := regexp.MustCompile(`([a-z-]*) ?--([a-z][a-z0-9-]*)`)
+	root := newRootCmd()
+	for _, c := range root.Commands() {
+		text := c.Long + "\n" + c.Example
+		for _, m := range mention.FindAllStringSubmatch(text, -1) {
+			of := c
+			if o, _, err := root.Find([]string{m[1]}); err == nil && o != root {
+				of = o
+			}
+			if of.Flags().Lookup(m[2]) == nil && of.InheritedFlags().Lookup(m[2]) == nil && m[2] != "help" {
+				t.Errorf("deltactl %s --help mentions --%s, which is not a flag of %s", c.Name(), m[2], of.Name())
+			}
+		}
+		help := mustRun(t, c.Name(), "--help")
+		if strings.Contains(help, "(default 0B)") {
+			t.Errorf("deltactl %s --help prints a default of 0B:\n%s", c.Name(), help)
+		}
+	}
 }
