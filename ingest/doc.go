@@ -122,7 +122,10 @@
 // An error about one source is a *SourceError naming it. When a batch fails after data files
 // were written, nothing is committed and the error is an *UncommittedError listing those
 // files, which vacuum removes later. Sentinels: ErrBandLayout, ErrTooLarge, ErrNoCRS,
-// ErrUnsupported, ErrSourceChanged, ErrNoTiles.
+// ErrUnsupported, ErrSourceChanged, ErrNoTiles. An export that finds no tile says why, with
+// an error that matches ErrNoTiles and one of ErrSourceNotFound (naming the table's sources
+// nearest to the one given), ErrLevelNotFound (naming the levels the source has) and
+// ErrBBoxEmpty (naming what the level's tiles cover).
 //
 // # GDAL
 //

@@ -19,7 +19,8 @@ var (
 	ErrUnsupported = errors.New("ingest: unsupported raster")
 	// ErrSourceChanged: the source's version changed while it was being read.
 	ErrSourceChanged = errors.New("ingest: source changed while being read")
-	// ErrNoTiles: Export found no tile of the source at that level (and bbox).
+	// ErrNoTiles: Export found no tile of the source at that level (and bbox); the error also
+	// matches ErrSourceNotFound, ErrLevelNotFound or ErrBBoxEmpty, which say why.
 	ErrNoTiles = errors.New("ingest: no tiles to export")
 )
 

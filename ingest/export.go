@@ -57,6 +57,15 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// The output's directory, checked first: GDAL would fail at the first tile, naming it.
+	switch fi, err := os.Stat(filepath.Dir(out)); {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("export to %s: directory %s does not exist", opts.Out, filepath.Dir(out))
+	case err != nil:
+		return fmt.Errorf("export to %s: %w", opts.Out, err)
+	case !fi.IsDir():
+		return fmt.Errorf("export to %s: %s is not a directory", opts.Out, filepath.Dir(out))
+	}
 	initGDAL(opts.CacheMaxBytes)
 	snap, err := delta.Open(ctx, store)
 	if err != nil {
@@ -110,7 +119,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 		}
 	}
 	if e.ds == nil {
-		return fail(ErrNoTiles)
+		return fail(e.noTiles(ctx, store, snap))
 	}
 	if err := e.fillGaps(); err != nil {
 		return fail(err)
@@ -204,6 +213,18 @@ type exporter struct {
 	maxCR   [2]int32
 	pad     float64
 	nodata  bool
+	// outside counts the source's tiles at the level outside the bbox; extent is their union.
+	outside int64
+	extent  [4]float64
+}
+
+// missed notes a tile of the source at the level that the bbox does not intersect.
+func (e *exporter) missed(t *tile) {
+	if e.outside == 0 {
+		e.extent = t.BBox
+	}
+	e.outside++
+	e.extent = [4]float64{min(e.extent[0], t.BBox[0]), min(e.extent[1], t.BBox[1]), max(e.extent[2], t.BBox[2]), max(e.extent[3], t.BBox[3])}
 }
 
 // exportID is the identity of the source to export; a source that does not parse is matched
@@ -327,7 +348,11 @@ func (e *exporter) readFile(ctx context.Context, s delta.Store, a *delta.Add) (e
 					rows.Close()
 					return fmt.Errorf("data file %s: %w", a.Path, err)
 				}
-				if int(t.Level) != e.opts.Level || !e.matches(t.Source) || !e.inBBox(&t) {
+				if int(t.Level) != e.opts.Level || !e.matches(t.Source) {
+					continue
+				}
+				if !e.inBBox(&t) {
+					e.missed(&t)
 					continue
 				}
 				if err := e.sameAccount(t.Source); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -73,4 +74,25 @@ func TestHelpNamesFlags(t *testing.T) {
 			t.Errorf("deltactl %s --help prints a default of 0B:\n%s", c.Name(), help)
 		}
 	}
+}
+
+// TestExportMessages: export says which of source, level, bbox or output directory is at fault.
+func TestExportMessages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "table")
+	cog := testRaster(t, "cog.tif") // levels 0, 1 and 2
+	mustRun(t, "ingest", dir, cog)
+	out := filepath.Join(t.TempDir(), "out.tif")
+	prefix := func(src, level string) string {
+		return "deltactl: export " + src + " level " + level + " from " + dir + ": "
+	}
+	other := filepath.Join(filepath.Dir(cog), "cog2.tif")
+	wantFailure(t, exitFailure, prefix(other, "0")+"the table holds no source "+other+`; the nearest of its sources: "`+cog+`"`+"\n",
+		"export", dir, "--source", other, "--out", out)
+	wantFailure(t, exitFailure, prefix(cog, "3")+"the table holds the source at level 0, 1 and 2, not at level 3\n",
+		"export", dir, "--source", cog, "--out", out, "--level", "3")
+	wantStderr(t, exitFailure, prefix(cog, "0")+"none of the 2 tiles at level 0 intersects the bbox 10,10,11,11; they cover ",
+		"export", dir, "--source", cog, "--out", out, "--bbox", "10,10,11,11")
+	missing := filepath.Join(t.TempDir(), "missing", "out.tif")
+	wantFailure(t, exitFailure, "deltactl: export to "+missing+": directory "+filepath.Dir(missing)+" does not exist\n",
+		"export", dir, "--source", cog, "--out", missing)
 }
