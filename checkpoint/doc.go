@@ -16,4 +16,9 @@
 // reader opens. [PostCommit] is the transaction hook that keeps .crc files incremental and
 // checkpoints every delta.checkpointInterval versions; [CleanupMetadata] removes log files
 // older than delta.logRetentionDuration that no retained version needs.
+//
+// # Examples
+//
+// Runnable example (example_test.go, run by go test): [Write] checkpoints a table of three
+// commits and reads it back.
 package checkpoint

@@ -136,4 +136,9 @@
 // the cache once it has read its unit: no later tile needs them, and the cache stays at what
 // the workers are reading instead of filling up to the limit with blocks never read again.
 // GDAL warnings are logged with slog (Options.Logger), failures are errors.
+//
+// # Examples
+//
+// Runnable examples (example_test.go, run by go test): [Ingest] ingests a raster twice (the
+// second time adds nothing); [Export] writes it back as a COG with the same pixels.
 package ingest

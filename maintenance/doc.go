@@ -66,4 +66,10 @@
 //
 // Sentinels: ErrRetentionTooShort, ErrTableChanged, ErrBadOption. Conflicts that exhaust the
 // retries surface as delta.ErrConflict.
+//
+// # Examples
+//
+// Runnable examples (example_test.go, run by go test): [Optimize] merges three files into
+// one; [Vacuum] keeps the merged-away files for the table's retention, lists them in a dry run
+// with none, and deletes them with ForceRetention.
 package maintenance
