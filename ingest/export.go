@@ -19,6 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // Export writes the tiles of one source at one level (optionally only those whose bbox
@@ -62,18 +63,18 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("export to %s: directory %s does not exist", opts.Out, filepath.Dir(out))
 	case err != nil:
-		return fmt.Errorf("export to %s: %w", opts.Out, err)
+		return errwrap.URL("export to", opts.Out, err)
 	case !fi.IsDir():
 		return fmt.Errorf("export to %s: %s is not a directory", opts.Out, filepath.Dir(out))
 	}
 	initGDAL(opts.CacheMaxBytes)
 	snap, err := delta.Open(ctx, store)
 	if err != nil {
-		return fmt.Errorf("export from %s: %w", store.URL(), err)
+		return errwrap.URL("export from", store.URL(), err)
 	}
 	l, err := layoutOf(snap.Metadata())
 	if err != nil {
-		return fmt.Errorf("export from %s: %w", store.URL(), err)
+		return errwrap.URL("export from", store.URL(), err)
 	}
 	c, err := newCodec(l)
 	if err != nil {
@@ -346,7 +347,7 @@ func (e *exporter) readFile(ctx context.Context, s delta.Store, a *delta.Add) (e
 			for _, r := range buf[:n] {
 				if err := e.codec.decode(r, &t); err != nil {
 					rows.Close()
-					return fmt.Errorf("data file %s: %w", a.Path, err)
+					return errwrap.URL("data file", a.Path, err)
 				}
 				if int(t.Level) != e.opts.Level || !e.matches(t.Source) {
 					continue

@@ -12,6 +12,7 @@ import (
 	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/cliflag"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 	"github.com/deltaraster/deltaraster/maintenance"
 )
 
@@ -72,7 +73,7 @@ file in a bin drops that bin while the rest goes on. --commit-every-bins and
 			})
 			bar.done()
 			if err != nil {
-				return fmt.Errorf("optimize %s: %w", args[0], err)
+				return errwrap.URL("optimize", args[0], err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -167,21 +168,21 @@ deletes and commits nothing.`,
 				return retentionTooShort(ctx, st, args[0], time.Duration(retention), err)
 			}
 			if err != nil {
-				return fmt.Errorf("vacuum %s: %w", args[0], err)
+				return errwrap.URL("vacuum", args[0], err)
 			}
 			defer plan.Close()
 			out := cmd.OutOrStdout()
 			if dryRun && !asJSON {
 				for f, err := range plan.Files() {
 					if err != nil {
-						return fmt.Errorf("vacuum %s: %w", args[0], err)
+						return errwrap.URL("vacuum", args[0], err)
 					}
 					fmt.Fprintf(out, "would delete %s (%s)\n", f.Key, formatBytes(f.Size))
 				}
 			}
 			m, err := plan.Execute(ctx)
 			if err != nil {
-				return fmt.Errorf("vacuum %s: %w", args[0], err)
+				return errwrap.URL("vacuum", args[0], err)
 			}
 			if asJSON {
 				return json.NewEncoder(out).Encode(struct {

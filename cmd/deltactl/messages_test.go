@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -95,4 +98,85 @@ func TestExportMessages(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing", "out.tif")
 	wantFailure(t, exitFailure, "deltactl: export to "+missing+": directory "+filepath.Dir(missing)+" does not exist\n",
 		"export", dir, "--source", cog, "--out", missing)
+}
+
+// TestTableURLMessages: a missing directory, a directory without a log, a URL with one
+// slash after its scheme, and a mem:// table each say what they are.
+func TestTableURLMessages(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	wantFailure(t, exitFailure, "deltactl: read table: "+missing+" does not exist (delta: not a delta table)\n", "info", missing)
+	empty := t.TempDir()
+	wantFailure(t, exitFailure, "deltactl: read table: "+empty+": no Delta log in _delta_log/ (delta: not a delta table)\n", "info", empty)
+	for _, u := range []string{"s3:/bucket/t", "gs:bucket/t", "azblob:/c/t", "mem:/t"} {
+		scheme, rest, _ := strings.Cut(u, ":")
+		wantFailure(t, exitFailure, `deltactl: open table: open store "`+u+`": a `+scheme+" URL has two slashes after "+scheme+": ("+
+			scheme+"://"+strings.TrimLeft(rest, "/")+")\n", "info", u)
+	}
+	if _, err := os.Stat("s3:"); err == nil {
+		t.Error(`a directory "s3:" was made in the working directory`)
+	}
+	// file:/abs/path is a file URI, not a typo.
+	dir := filepath.Join(t.TempDir(), "t")
+	mustRun(t, "create", "file:"+dir, "--schema", "a:long")
+	mustRun(t, "info", dir)
+
+	url := "mem://deltactl-messages/t"
+	warn := "deltactl: warning: " + url + " is a table in this process's memory: it vanishes when deltactl exits\n"
+	if r := deltactl(t, "create", url, "--schema", "a:long"); r.code != exitOK || r.stderr != warn {
+		t.Errorf("create %s: exit %d, stderr %q, want %q", url, r.code, r.stderr, warn)
+	}
+}
+
+// TestErrorsNameURLOnce walks the error chain of failing commands: the table's URL is named
+// by one layer only, and no layer repeats another's words.
+func TestErrorsNameURLOnce(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nonexistent")
+	table, _ := newTable(t)
+	out := filepath.Join(t.TempDir(), "out.tif")
+	for _, args := range [][]string{
+		{"info", missing}, {"files", missing}, {"history", missing}, {"checkpoint", missing},
+		{"cleanup-metadata", missing}, {"vacuum", missing}, {"optimize", missing},
+		{"export", missing, "--source", "a.tif", "--out", out},
+		{"create", table, "--schema", "a:long"},
+		{"ingest", table, filepath.Join(missing, "a.tif")},
+	} {
+		name := args[1]
+		if args[0] == "ingest" {
+			name = args[2] // the source at fault
+		}
+		root := newRootCmd()
+		root.SetArgs(args)
+		var sink strings.Builder
+		root.SetOut(&sink)
+		root.SetErr(&sink)
+		err := root.ExecuteContext(context.Background())
+		if err == nil {
+			t.Errorf("deltactl %s succeeded", strings.Join(args, " "))
+			continue
+		}
+		var own []string // each layer's own words
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			text := e.Error()
+			if in := errors.Unwrap(e); in != nil {
+				text = strings.TrimSuffix(text, in.Error())
+			}
+			if text = strings.Trim(text, ": "); text != "" {
+				own = append(own, text)
+			}
+		}
+		named := 0
+		for i, o := range own {
+			if strings.Contains(o, name) {
+				named++
+			}
+			for _, p := range own[i+1:] {
+				if p == o {
+					t.Errorf("deltactl %s: %q twice in %q", strings.Join(args, " "), o, err)
+				}
+			}
+		}
+		if named != 1 {
+			t.Errorf("deltactl %s: %s named by %d layers of %q", strings.Join(args, " "), name, named, err)
+		}
+	}
 }
