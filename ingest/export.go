@@ -20,6 +20,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/errwrap"
+	"github.com/deltaraster/deltaraster/internal/gdal"
 )
 
 // Export writes the tiles of one source at one level (optionally only those whose bbox
@@ -106,7 +107,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 		if wroteOut || (scratch == out && e.ds != nil) {
 			os.Remove(out)
 		}
-		return fmt.Errorf("export %s level %d from %s: %w", opts.Source, opts.Level, store.URL(), err)
+		return fmt.Errorf("export %s level %d from %s: %w", opts.Source, opts.Level, store.URL(), gdal.OneLine(err, out, scratch))
 	}
 	for a, err := range snap.Files(ctx) {
 		if err != nil {

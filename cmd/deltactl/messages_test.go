@@ -180,3 +180,14 @@ func TestErrorsNameURLOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncatedRasterMessage: libtiff's and GDAL's messages about a truncated raster come out
+// as one line naming the source once.
+func TestTruncatedRasterMessage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "table")
+	src := testRaster(t, "truncated.tif")
+	r := wantStderr(t, exitFailure, "deltactl: source "+src+": read level 0 tile 0,0 band 1: gdal: TIFFFillTile", "ingest", dir, src)
+	if strings.Count(r.stderr, "\n") != 1 || strings.Count(r.stderr, src) != 1 || strings.Count(r.stderr, "gdal: ") != 1 {
+		t.Errorf("want one line naming the source once, got:\n%s", r.stderr)
+	}
+}
