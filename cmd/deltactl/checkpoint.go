@@ -77,9 +77,9 @@ _last_checkpoint last.`,
 					Seconds float64 `json:"seconds"`
 				}{res, res.Duration.Seconds()})
 			}
-			fmt.Fprintf(out, "checkpoint of %s at version %d (%s): %d files, %d tombstones, %d bytes in %d file(s), %s\n",
-				args[0], res.Version, res.Format, res.NumAddFiles, res.NumTombstones, res.SizeInBytes, len(res.Keys),
-				res.Duration.Round(time.Millisecond))
+			fmt.Fprintf(out, "checkpoint of %s at version %d (%s): %s, %s, %s in %s, %s\n",
+				args[0], res.Version, res.Format, count(res.NumAddFiles, "file"), count(res.NumTombstones, "tombstone"), size(res.SizeInBytes),
+				count(int64(len(res.Keys)), "file"), res.Duration.Round(time.Millisecond))
 			return nil
 		}),
 	}
@@ -153,8 +153,8 @@ touched (that is vacuum's job).`,
 			for _, k := range res.Deleted {
 				fmt.Fprintf(out, "%s %s\n", verb, k)
 			}
-			fmt.Fprintf(out, "%s %d log files of %s older than %s; oldest readable version is now %d\n",
-				verb, len(res.Deleted), args[0], res.Cutoff.Format(time.RFC3339), res.KeptCheckpoint)
+			fmt.Fprintf(out, "%s %s of %s older than %s; oldest readable version is now %d\n",
+				verb, count(int64(len(res.Deleted)), "log file"), args[0], res.Cutoff.Format(time.RFC3339), res.KeptCheckpoint)
 			return nil
 		}),
 	}

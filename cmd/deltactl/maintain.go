@@ -84,14 +84,15 @@ file in a bin drops that bin while the rest goes on. --commit-every-bins and
 				}{m, dryRun, m.Duration.Seconds()})
 			}
 			if dryRun {
-				fmt.Fprintf(out, "would merge %d files (%s) of %s into %d bins of at most %s; %d files left alone\n",
-					m.FilesPlanned, formatBytes(m.BytesPlanned), args[0], m.BinsPlanned, formatBytes(m.TargetSize),
-					m.FilesLarge+m.FilesWithDV+m.FilesAlone)
+				fmt.Fprintf(out, "would merge %s (%s) of %s into %s of at most %s; %s left alone\n",
+					count(m.FilesPlanned, "file"), size(m.BytesPlanned), args[0], count(int64(m.BinsPlanned), "bin"), size(m.TargetSize),
+					count(m.FilesLarge+m.FilesWithDV+m.FilesAlone, "file"))
 				return nil
 			}
-			fmt.Fprintf(out, "optimized %s: %d files (%s) removed, %d files (%s) added in %d bins, %d commits %v, %d bins dropped; %s\n",
-				args[0], m.FilesRemoved, formatBytes(m.BytesRemoved), m.FilesAdded, formatBytes(m.BytesAdded),
-				m.BinsCommitted, len(m.Versions), m.Versions, m.BinsDropped, m.Duration.Round(time.Millisecond))
+			fmt.Fprintf(out, "optimized %s: %s (%s) removed, %s (%s) added in %s, %s %v, %s dropped; %s\n",
+				args[0], count(m.FilesRemoved, "file"), size(m.BytesRemoved), count(m.FilesAdded, "file"), size(m.BytesAdded),
+				count(int64(m.BinsCommitted), "bin"), count(int64(len(m.Versions)), "commit"), m.Versions, count(int64(m.BinsDropped), "bin"),
+				m.Duration.Round(time.Millisecond))
 			return nil
 		}),
 	}
@@ -177,7 +178,7 @@ deletes and commits nothing.`,
 					if err != nil {
 						return errwrap.URL("vacuum", args[0], err)
 					}
-					fmt.Fprintf(out, "would delete %s (%s)\n", f.Key, formatBytes(f.Size))
+					fmt.Fprintf(out, "would delete %s (%s)\n", f.Key, size(f.Size))
 				}
 			}
 			m, err := plan.Execute(ctx)
@@ -195,8 +196,9 @@ deletes and commits nothing.`,
 			if dryRun {
 				verb, n, b = "would delete", m.Candidates, m.CandidateBytes
 			}
-			fmt.Fprintf(out, "vacuum %s (%s mode, retention %s): %s %d files (%s); %d live files, %d recent tombstones kept\n",
-				args[0], m.Mode, m.Retention, verb, n, formatBytes(b), m.LiveFiles, m.TombstonesKept)
+			fmt.Fprintf(out, "vacuum %s (%s mode, retention %s): %s %s (%s); %s, %s kept\n",
+				args[0], m.Mode, cliflag.FormatDuration(m.Retention), verb, count(n, "file"), size(b), count(m.LiveFiles, "live file"),
+				count(m.TombstonesKept, "recent tombstone"))
 			return nil
 		}),
 	}
