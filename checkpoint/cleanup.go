@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // CleanupOptions configure metadata cleanup.
@@ -52,7 +53,7 @@ func CleanupMetadata(ctx context.Context, s delta.Store, o CleanupOptions) (Clea
 	}
 	snap, err := delta.Open(ctx, s)
 	if err != nil {
-		return CleanupResult{}, fmt.Errorf("clean up log of %s: %w", s.URL(), err)
+		return CleanupResult{}, errwrap.URL("clean up log of", s.URL(), err)
 	}
 	retention := o.Retention
 	if retention <= 0 {
@@ -65,7 +66,7 @@ func CleanupMetadata(ctx context.Context, s delta.Store, o CleanupOptions) (Clea
 	graceCutoff := now.Add(-sidecarGrace)
 	res := CleanupResult{Cutoff: cutoff, KeptCheckpoint: -1, DryRun: o.DryRun}
 	fail := func(err error) (CleanupResult, error) {
-		return res, fmt.Errorf("clean up log of %s: %w", s.URL(), err)
+		return res, errwrap.URL("clean up log of", s.URL(), err)
 	}
 
 	// List everything first: a listing that fails deletes nothing.

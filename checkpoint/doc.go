@@ -26,4 +26,9 @@
 // protocol requires of unknown fields, and do not carry it into the .crc files they write. It
 // is written only while every add and remove folded has numRecords in its stats, and only for
 // the version V of its own file: readers ignore one stamped with another version.
+//
+// # Examples
+//
+// Runnable example (example_test.go, run by go test): [Write] checkpoints a table of three
+// commits and reads it back.
 package checkpoint

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // HookOptions configure the work done after each commit.
@@ -88,7 +89,7 @@ func EnableV2(ctx context.Context, s delta.Store, opts delta.TxnOptions) (int64,
 	t.SetMetadata(m)
 	v, err := t.Commit(ctx, "UPGRADE PROTOCOL", map[string]any{"newProtocol": "v2Checkpoint"})
 	if err != nil {
-		return -1, fmt.Errorf("enable v2 checkpoints on %s: %w", s.URL(), err)
+		return -1, errwrap.URL("enable v2 checkpoints on", s.URL(), err)
 	}
 	return v, nil
 }

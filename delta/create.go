@@ -35,7 +35,7 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 		if v >= 0 {
 			// The table exists; only the post-commit work failed. Say so: a retry would get
 			// ErrTableExists.
-			return nil, fmt.Errorf("create table %s: %w", s.URL(), err)
+			return nil, wrapURL("create table", s.URL(), err)
 		}
 		return nil, err
 	}

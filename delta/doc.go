@@ -31,4 +31,9 @@
 // Snapshots are immutable and safe for concurrent use. A [Txn] belongs to one goroutine. Many
 // writers, in one process or many, may commit to one table at once: commits are published with
 // put-if-absent and conflicts are resolved as in Spark's WriteSerializable isolation.
+//
+// # Examples
+//
+// Runnable examples (example_test.go, run by go test): [Open] reads a snapshot and streams its
+// live files; [Begin] commits a file with an app transaction and reads its version back.
 package delta

@@ -3,6 +3,8 @@ package delta
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 )
 
 var (
@@ -91,4 +93,30 @@ func (e *StoreError) Unwrap() []error {
 		return []error{e.Kind}
 	}
 	return []error{e.Kind, e.Err}
+}
+
+// notATableError is ErrNotATable with a message that says what is at the URL.
+type notATableError struct{ msg string }
+
+func (e *notATableError) Error() string        { return e.msg }
+func (e *notATableError) Is(target error) bool { return target == ErrNotATable }
+
+// notATable is the error for a store that holds no Delta log: a local directory that does
+// not exist says so, anything else is "not a Delta table".
+func notATable(s Store) error {
+	if l, ok := s.(*localStore); ok {
+		if _, err := os.Stat(l.dir); errors.Is(err, os.ErrNotExist) {
+			return &notATableError{fmt.Sprintf("%s does not exist (%s)", l.url, ErrNotATable)}
+		}
+	}
+	return &notATableError{fmt.Sprintf("%s: no Delta log in %s (%s)", s.URL(), LogDir, ErrNotATable)}
+}
+
+// wrapURL wraps err as "verb url: err", or "verb: err" when err already names url (the
+// layer that knows the URL names it once; internal/errwrap.URL for the other packages).
+func wrapURL(verb, url string, err error) error {
+	if strings.Contains(err.Error(), url) {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	return fmt.Errorf("%s %s: %w", verb, url, err)
 }

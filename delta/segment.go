@@ -266,7 +266,7 @@ func segmentFrom(ctx context.Context, s Store, version, from int64) (LogSegment,
 		if from > 0 {
 			return LogSegment{}, fmt.Errorf("no log files at or after version %d", from)
 		}
-		return LogSegment{}, fmt.Errorf("%s: %w", s.URL(), ErrNotATable)
+		return LogSegment{}, notATable(s)
 	}
 	target := version
 	if target < 0 {

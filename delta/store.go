@@ -199,6 +199,12 @@ func OpenStore(ctx context.Context, rawURL string, opts ...StoreOption) (Store, 
 		return nil, fmt.Errorf("open store: empty table URL")
 	}
 	if !strings.Contains(rawURL, "://") {
+		if p, ok := strings.CutPrefix(rawURL, "file:/"); ok {
+			return openLocal(rawURL, "/"+p) // file:/abs/path, a file URI with no authority
+		}
+		if err := schemeTypo(rawURL); err != nil {
+			return nil, err
+		}
 		return openLocal(rawURL, rawURL)
 	}
 	u, err := url.Parse(rawURL)
@@ -692,4 +698,17 @@ func localPath(p string) (string, error) {
 		return "", err
 	}
 	return abs, nil
+}
+
+// schemeTypo refuses a local path that is a table URL with a slash missing (s3:/bucket/t,
+// gs:bucket/t): taken as a path it would be a directory named "s3:" in the working directory.
+func schemeTypo(rawURL string) error {
+	for _, scheme := range []string{"s3", "gs", "azblob", "mem", "file"} {
+		rest, ok := strings.CutPrefix(rawURL, scheme+":")
+		if !ok {
+			continue
+		}
+		return fmt.Errorf("open store %q: a %s URL has two slashes after %s: (%s://%s)", rawURL, scheme, scheme, scheme, strings.TrimLeft(rest, "/"))
+	}
+	return nil
 }

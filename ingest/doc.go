@@ -128,7 +128,10 @@
 // An error about one source is a *SourceError naming it. When a batch fails after data files
 // were written, nothing is committed and the error is an *UncommittedError listing those
 // files, which vacuum removes later. Sentinels: ErrBandLayout, ErrTooLarge, ErrNoCRS,
-// ErrUnsupported, ErrSourceChanged, ErrNoTiles.
+// ErrUnsupported, ErrSourceChanged, ErrNoTiles. An export that finds no tile says why, with
+// an error that matches ErrNoTiles and one of ErrSourceNotFound (naming the table's sources
+// nearest to the one given), ErrLevelNotFound (naming the levels the source has) and
+// ErrBBoxEmpty (naming what the level's tiles cover).
 //
 // # GDAL
 //
@@ -139,4 +142,9 @@
 // the cache once it has read its unit: no later tile needs them, and the cache stays at what
 // the workers are reading instead of filling up to the limit with blocks never read again.
 // GDAL warnings are logged with slog (Options.Logger), failures are errors.
+//
+// # Examples
+//
+// Runnable examples (example_test.go, run by go test): [Ingest] ingests a raster twice (the
+// second time adds nothing); [Export] writes it back as a COG with the same pixels.
 package ingest

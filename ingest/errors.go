@@ -3,7 +3,10 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
+
+	"github.com/deltaraster/deltaraster/internal/gdal"
 )
 
 var (
@@ -19,7 +22,8 @@ var (
 	ErrUnsupported = errors.New("ingest: unsupported raster")
 	// ErrSourceChanged: the source's version changed while it was being read.
 	ErrSourceChanged = errors.New("ingest: source changed while being read")
-	// ErrNoTiles: Export found no tile of the source at that level (and bbox).
+	// ErrNoTiles: Export found no tile of the source at that level (and bbox); the error also
+	// matches ErrSourceNotFound, ErrLevelNotFound or ErrBBoxEmpty, which say why.
 	ErrNoTiles = errors.New("ingest: no tiles to export")
 )
 
@@ -29,7 +33,17 @@ type SourceError struct {
 	Err    error
 }
 
-func (e *SourceError) Error() string { return fmt.Sprintf("source %s: %v", e.Source, e.Err) }
+// Error names the source once, on one line: GDAL's several messages about a failed read
+// (libtiff's, then GDAL's naming the file) are joined (gdal.OneLine).
+func (e *SourceError) Error() string {
+	paths := []string{e.Source}
+	if !strings.Contains(e.Source, "://") {
+		if abs, err := filepath.Abs(e.Source); err == nil {
+			paths = append(paths, abs)
+		}
+	}
+	return fmt.Sprintf("source %s: %v", e.Source, gdal.OneLine(e.Err, paths...))
+}
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // UncommittedError is returned when a batch failed after data files were written: nothing

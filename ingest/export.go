@@ -19,6 +19,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
+	"github.com/deltaraster/deltaraster/internal/gdal"
 )
 
 // Export writes the tiles of one source at one level (optionally only those whose bbox
@@ -57,14 +59,23 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	// The output's directory, checked first: GDAL would fail at the first tile, naming it.
+	switch fi, err := os.Stat(filepath.Dir(out)); {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("export to %s: directory %s does not exist", opts.Out, filepath.Dir(out))
+	case err != nil:
+		return errwrap.URL("export to", opts.Out, err)
+	case !fi.IsDir():
+		return fmt.Errorf("export to %s: %s is not a directory", opts.Out, filepath.Dir(out))
+	}
 	initGDAL(opts.CacheMaxBytes)
 	snap, err := delta.Open(ctx, store)
 	if err != nil {
-		return fmt.Errorf("export from %s: %w", store.URL(), err)
+		return errwrap.URL("export from", store.URL(), err)
 	}
 	l, err := layoutOf(snap.Metadata())
 	if err != nil {
-		return fmt.Errorf("export from %s: %w", store.URL(), err)
+		return errwrap.URL("export from", store.URL(), err)
 	}
 	c, err := newCodec(l)
 	if err != nil {
@@ -96,7 +107,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 		if wroteOut || (scratch == out && e.ds != nil) {
 			os.Remove(out)
 		}
-		return fmt.Errorf("export %s level %d from %s: %w", opts.Source, opts.Level, store.URL(), err)
+		return fmt.Errorf("export %s level %d from %s: %w", opts.Source, opts.Level, store.URL(), gdal.OneLine(err, out, scratch))
 	}
 	for a, err := range snap.Files(ctx) {
 		if err != nil {
@@ -110,7 +121,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 		}
 	}
 	if e.ds == nil {
-		return fail(ErrNoTiles)
+		return fail(e.noTiles(ctx, store, snap))
 	}
 	if err := e.fillGaps(); err != nil {
 		return fail(err)
@@ -204,6 +215,18 @@ type exporter struct {
 	maxCR   [2]int32
 	pad     float64
 	nodata  bool
+	// outside counts the source's tiles at the level outside the bbox; extent is their union.
+	outside int64
+	extent  [4]float64
+}
+
+// missed notes a tile of the source at the level that the bbox does not intersect.
+func (e *exporter) missed(t *tile) {
+	if e.outside == 0 {
+		e.extent = t.BBox
+	}
+	e.outside++
+	e.extent = [4]float64{min(e.extent[0], t.BBox[0]), min(e.extent[1], t.BBox[1]), max(e.extent[2], t.BBox[2]), max(e.extent[3], t.BBox[3])}
 }
 
 // exportID is the identity of the source to export; a source that does not parse is matched
@@ -325,9 +348,13 @@ func (e *exporter) readFile(ctx context.Context, s delta.Store, a *delta.Add) (e
 			for _, r := range buf[:n] {
 				if err := e.codec.decode(r, &t); err != nil {
 					rows.Close()
-					return fmt.Errorf("data file %s: %w", a.Path, err)
+					return errwrap.URL("data file", a.Path, err)
 				}
-				if int(t.Level) != e.opts.Level || !e.matches(t.Source) || !e.inBBox(&t) {
+				if int(t.Level) != e.opts.Level || !e.matches(t.Source) {
+					continue
+				}
+				if !e.inBBox(&t) {
+					e.missed(&t)
 					continue
 				}
 				if err := e.sameAccount(t.Source); err != nil {

@@ -213,7 +213,12 @@ func (in *ingestion) prepare(ctx context.Context, sources []string) error {
 	for i, loc := range locs {
 		r, err := in.stores.resolve(ctx, uris[i], loc)
 		if err != nil {
-			return &SourceError{Source: uris[i], Err: fmt.Errorf("stat: %w", err)}
+			if pe := (*os.PathError)(nil); errors.As(err, &pe) && pe.Path == loc.local {
+				err = fmt.Errorf("%s: %w", pe.Op, pe.Err) // SourceError names the path
+			} else {
+				err = fmt.Errorf("stat: %w", err)
+			}
+			return &SourceError{Source: uris[i], Err: err}
 		}
 		in.refs = append(in.refs, r)
 	}

@@ -2,9 +2,9 @@ package maintenance
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // latestCommit lists the log after version after and returns the newest commit version it
@@ -13,7 +13,7 @@ func latestCommit(ctx context.Context, s delta.Store, after int64) (int64, error
 	latest := after
 	for o, err := range s.List(ctx, delta.LogDir, delta.CommitKey(after)) {
 		if err != nil {
-			return -1, fmt.Errorf("list the log of %s: %w", s.URL(), err)
+			return -1, errwrap.URL("list the log of", s.URL(), err)
 		}
 		if f, ok := delta.ParseLogKey(o.Key); ok && f.Kind == delta.KindCommit && f.Version > latest {
 			latest = f.Version

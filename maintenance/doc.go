@@ -39,7 +39,8 @@
 // (now - retention), with its deletion vector file; every version committed within the
 // retention, and the one current at its start, reads only such files. The retention is the
 // table's delta.deletedFileRetentionDuration (default one week); a shorter one is refused
-// with ErrRetentionTooShort unless VacuumOptions.ForceRetention.
+// with ErrRetentionTooShort unless VacuumOptions.ForceRetention, or a dry run (which deletes
+// nothing, so may show what a shorter retention would delete).
 //
 // Full mode lists the whole table and deletes every object not needed, modified before the
 // threshold, and not under a path segment starting with _ or . (so never _delta_log,
@@ -65,4 +66,10 @@
 //
 // Sentinels: ErrRetentionTooShort, ErrTableChanged, ErrBadOption. Conflicts that exhaust the
 // retries surface as delta.ErrConflict.
+//
+// # Examples
+//
+// Runnable examples (example_test.go, run by go test): [Optimize] merges three files into
+// one; [Vacuum] keeps the merged-away files for the table's retention, lists them in a dry run
+// with none, and deletes them with ForceRetention.
 package maintenance

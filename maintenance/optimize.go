@@ -15,6 +15,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // DefaultTargetSize is the size optimize packs files to when the table does not set
@@ -192,7 +193,7 @@ func PlanOptimize(ctx context.Context, s delta.Store, opts OptimizeOptions) (*Op
 	// Begin checks that every writer feature of the table is supported: optimize writes.
 	txn, err := delta.Begin(ctx, s, opts.Txn)
 	if err != nil {
-		return nil, fmt.Errorf("plan optimize of %s: %w", s.URL(), err)
+		return nil, errwrap.URL("plan optimize of", s.URL(), err)
 	}
 	snap := txn.Snapshot()
 	p := &OptimizePlan{store: s, opts: opts, version: snap.Version(), part: snap.Metadata().PartitionColumns}
@@ -226,7 +227,7 @@ func PlanOptimize(ctx context.Context, s delta.Store, opts OptimizeOptions) (*Op
 	partValues := map[string]delta.PartitionValues{}
 	for a, err := range snap.Files(ctx) {
 		if err != nil {
-			return nil, fmt.Errorf("plan optimize of %s: %w", s.URL(), err)
+			return nil, errwrap.URL("plan optimize of", s.URL(), err)
 		}
 		m.FilesConsidered++
 		switch {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // DefaultRetention is delta.deletedFileRetentionDuration when the table does not set it.
@@ -46,7 +47,8 @@ type VacuumOptions struct {
 	// Retention: files removed longer ago than this (and, in full mode, unreferenced files
 	// older than this) are deleted. Nil means the table's delta.deletedFileRetentionDuration
 	// (default one week); zero is a retention like any other (everything not needed now
-	// goes). Less than the table's is refused with ErrRetentionTooShort unless ForceRetention.
+	// goes). Less than the table's is refused with ErrRetentionTooShort unless ForceRetention
+	// or DryRun.
 	Retention      *time.Duration
 	ForceRetention bool
 	Mode           VacuumMode
@@ -196,7 +198,7 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 	// before it deletes anything (vacuumProtocolCheck), and it commits.
 	txn, err := delta.Begin(ctx, s, opts.Txn)
 	if err != nil {
-		return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+		return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 	}
 	snap := txn.Snapshot()
 	tableRet, err := checkpoint.ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week"))
@@ -205,7 +207,7 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 	}
 	retention := tableRet
 	if opts.Retention != nil {
-		if *opts.Retention < tableRet && !opts.ForceRetention {
+		if *opts.Retention < tableRet && !opts.ForceRetention && !opts.DryRun {
 			return nil, fmt.Errorf("plan vacuum of %s: retention %s is below the table's %s (delta.deletedFileRetentionDuration); versions inside it could lose files: %w",
 				s.URL(), *opts.Retention, tableRet, ErrRetentionTooShort)
 		}
@@ -262,18 +264,18 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 	handledBefore := int64(math.MinInt64)
 	if opts.Mode == VacuumLite {
 		if handledBefore, err = scanRemoves(ctx, s, snap.Version(), thresholdMs, expired, m); err != nil {
-			return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+			return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 		}
 	}
 	for a, err := range snap.FileActions(ctx) {
 		if err != nil {
-			return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+			return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 		}
 		switch {
 		case a.Add != nil:
 			m.LiveFiles++
 			if err := addNeeded(a.Add.Path); err != nil {
-				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+				return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 			}
 			if err := addDV(a.Add.DeletionVector); err != nil {
 				return nil, fmt.Errorf("plan vacuum of %s: file %s: %w", s.URL(), a.Add.Path, err)
@@ -284,7 +286,7 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 			if r.DeletionTimestamp == nil || *r.DeletionTimestamp >= thresholdMs {
 				m.TombstonesKept++
 				if err := addNeeded(r.Path); err != nil {
-					return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+					return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 				}
 				if err := addDV(r.DeletionVector); err != nil {
 					return nil, fmt.Errorf("plan vacuum of %s: file %s: %w", s.URL(), r.Path, err)
@@ -292,12 +294,12 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 				continue
 			}
 			if _, err := delta.FileKey(r.Path); err != nil {
-				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+				return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 			}
 			m.TombstonesExpired++
 			if opts.Mode == VacuumLite && *r.DeletionTimestamp >= handledBefore {
 				if err := addExpired(expired, root, r); err != nil {
-					return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+					return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 				}
 			}
 		}
@@ -310,7 +312,7 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 		var prev string
 		for e, err := range expired.All() {
 			if err != nil {
-				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+				return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 			}
 			if isHidden(e.Key, parts) {
 				m.Refused++
@@ -322,7 +324,7 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 			prev = e.Key
 			has, err := cur.Seek(e.Key)
 			if err != nil {
-				return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+				return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 			}
 			if has {
 				continue
@@ -332,10 +334,10 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 			}
 		}
 	} else if err := p.planFull(ctx, cur, needed, threshold, parts); err != nil {
-		return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+		return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 	}
 	if err := cur.Drain(); err != nil {
-		return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
+		return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 	}
 	m.NeededFiles = cur.Distinct()
 	m.Duration = time.Since(start)
@@ -619,7 +621,7 @@ func (p *VacuumPlan) Execute(ctx context.Context) (VacuumMetrics, error) {
 		map[string]int64{"numFilesToDelete": m.Candidates, "sizeOfDataToDelete": m.CandidateBytes})
 	if err != nil {
 		m.Duration = p.metrics.Duration + time.Since(start)
-		return m, fmt.Errorf("vacuum %s: %w", p.store.URL(), err)
+		return m, errwrap.URL("vacuum", p.store.URL(), err)
 	}
 	m.StartVersion = v
 
@@ -673,7 +675,7 @@ func (p *VacuumPlan) deleteAll(ctx context.Context, m *VacuumMetrics) error {
 				if err != nil {
 					m.DeleteErrors++
 					if first == nil {
-						first = fmt.Errorf("delete %s: %w", e.Key, err)
+						first = errwrap.URL("delete", e.Key, err)
 						cancel()
 					}
 				} else {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltaraster/deltaraster/checkpoint"
+	"github.com/deltaraster/deltaraster/internal/cliflag"
 )
 
 func newCheckpointCmd() *cobra.Command {
@@ -76,9 +77,9 @@ _last_checkpoint last.`,
 					Seconds float64 `json:"seconds"`
 				}{res, res.Duration.Seconds()})
 			}
-			fmt.Fprintf(out, "checkpoint of %s at version %d (%s): %d files, %d tombstones, %d bytes in %d file(s), %s\n",
-				args[0], res.Version, res.Format, res.NumAddFiles, res.NumTombstones, res.SizeInBytes, len(res.Keys),
-				res.Duration.Round(time.Millisecond))
+			fmt.Fprintf(out, "checkpoint of %s at version %d (%s): %s, %s, %s in %s, %s\n",
+				args[0], res.Version, res.Format, count(res.NumAddFiles, "file"), count(res.NumTombstones, "tombstone"), size(res.SizeInBytes),
+				count(int64(len(res.Keys)), "file"), res.Duration.Round(time.Millisecond))
 			return nil
 		}),
 	}
@@ -92,7 +93,7 @@ _last_checkpoint last.`,
 func newCleanupCmd() *cobra.Command {
 	var (
 		dryRun    bool
-		retention time.Duration
+		retention cliflag.Duration
 		asJSON    bool
 	)
 	cmd := &cobra.Command{
@@ -112,15 +113,12 @@ touched (that is vacuum's job).`,
   deltactl cleanup-metadata ./tiles --dry-run
 
   # Clean up a table given as a file:// URL, keeping 7 days of log, with a JSON summary
-  deltactl cleanup-metadata file:///data/tiles --retention 168h --json
+  deltactl cleanup-metadata file:///data/tiles --retention 7d --json
 
   # Clean up an S3 table with its own delta.logRetentionDuration
   deltactl cleanup-metadata s3://bucket/tables/tiles`,
 		Args: tableArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if retention < 0 {
-				return usageErrorf("invalid argument %s for --retention: want a positive duration", retention)
-			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, args[0])
 			if err != nil {
@@ -130,7 +128,7 @@ touched (that is vacuum's job).`,
 			bar := newProgress(cmd.ErrOrStderr())
 			defer bar.done()
 			res, err := checkpoint.CleanupMetadata(ctx, st, checkpoint.CleanupOptions{
-				DryRun: dryRun, Retention: retention,
+				DryRun: dryRun, Retention: time.Duration(retention),
 				Progress: func(done, total int) { bar.update("cleanup %s: %d/%d files", args[0], done, total) },
 			})
 			bar.done()
@@ -155,13 +153,13 @@ touched (that is vacuum's job).`,
 			for _, k := range res.Deleted {
 				fmt.Fprintf(out, "%s %s\n", verb, k)
 			}
-			fmt.Fprintf(out, "%s %d log files of %s older than %s; oldest readable version is now %d\n",
-				verb, len(res.Deleted), args[0], res.Cutoff.Format(time.RFC3339), res.KeptCheckpoint)
+			fmt.Fprintf(out, "%s %s of %s older than %s; oldest readable version is now %d\n",
+				verb, count(int64(len(res.Deleted)), "log file"), args[0], res.Cutoff.Format(time.RFC3339), res.KeptCheckpoint)
 			return nil
 		}),
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete nothing")
-	cmd.Flags().DurationVar(&retention, "retention", 0, "keep this much log (e.g. 720h), instead of the table's delta.logRetentionDuration")
+	cmd.Flags().Var(&retention, "retention", "keep this much log (e.g. 30d or 720h), instead of the table's delta.logRetentionDuration")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON summary")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 type createOptions struct {
@@ -101,7 +102,7 @@ func runCreate(cmd *cobra.Command, url string, o *createOptions) error {
 		return fmt.Errorf("create table %s: %w", url, delta.ErrTableExists)
 	}
 	if err != nil {
-		return fmt.Errorf("create table %s: %w", url, bucketHint(err, url))
+		return errwrap.URL("create table", url, bucketHint(err, url))
 	}
 
 	out := cmd.OutOrStdout()

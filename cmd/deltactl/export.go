@@ -128,9 +128,9 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 		return err
 	}
 	elapsed := time.Since(start)
-	var size int64 = -1
-	if n, err := ingest.OutSize(ctx, opts.Out, opts.StoreOptions...); err == nil {
-		size = n
+	var n int64 = -1
+	if s, err := ingest.OutSize(ctx, opts.Out, opts.StoreOptions...); err == nil {
+		n = s
 	}
 	w := cmd.OutOrStdout()
 	if asJSON {
@@ -147,10 +147,10 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 			Bytes   int64     `json:"bytes"`
 			Seconds float64   `json:"seconds"`
 			URL     string    `json:"url"`
-		}{opts.Source, opts.Out, opts.Format, opts.Level, box, size, elapsed.Seconds(), table})
+		}{opts.Source, opts.Out, opts.Format, opts.Level, box, n, elapsed.Seconds(), table})
 	}
-	fmt.Fprintf(w, "exported %s level %d from %s to %s (%s, %d bytes, %s)\n",
-		opts.Source, opts.Level, table, opts.Out, opts.Format, size, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "exported %s level %d from %s to %s (%s, %s, %s)\n",
+		opts.Source, opts.Level, table, opts.Out, opts.Format, formatSize(n), elapsed.Round(time.Millisecond))
 	return nil
 }
 
@@ -177,4 +177,12 @@ func parseBBox(s string) ([4]float64, error) {
 		return b, fmt.Errorf("longitudes must be within -180..180 and latitudes within -90..90 (the bbox is in degrees, not in the source's CRS)")
 	}
 	return b, nil
+}
+
+// formatSize is the size of an output, or "size unknown" (-1).
+func formatSize(n int64) string {
+	if n < 0 {
+		return "size unknown"
+	}
+	return size(n)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 func newHistoryCmd() *cobra.Command {
@@ -73,7 +74,7 @@ func runHistory(cmd *cobra.Command, url string, limit int, asJSON bool) error {
 	defer s.Close()
 	entries, err := delta.History(ctx, s, limit)
 	if err != nil {
-		return fmt.Errorf("read history of %s: %w", url, err)
+		return errwrap.URL("read history of", url, err)
 	}
 	out := cmd.OutOrStdout()
 	if asJSON {

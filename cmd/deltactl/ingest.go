@@ -180,7 +180,7 @@ func runIngest(cmd *cobra.Command, url string, sources []string, opts ingest.Opt
 			fmt.Fprintf(out, "%-*s %s: already in the table at this version\n", width, s.Status, s.URI)
 			continue
 		}
-		fmt.Fprintf(out, "%-*s %s: %d tiles, %s\n", width, s.Status, s.URI, s.Tiles, plural(s.Levels, "level"))
+		fmt.Fprintf(out, "%-*s %s: %s, %s\n", width, s.Status, s.URI, count(s.Tiles, "tile"), plural(s.Levels, "level"))
 	}
 	if !sum.Committed {
 		fmt.Fprintf(out, "nothing to commit: every source is already in %s at version %d\n", url, sum.Version)
@@ -208,11 +208,11 @@ func runIngest(cmd *cobra.Command, url string, sources []string, opts ingest.Opt
 	}
 	rewritten := ""
 	if len(sum.RemovedFiles) > 0 {
-		rewritten = fmt.Sprintf("; %s rewritten, %d tiles of other sources kept", plural(len(sum.RemovedFiles), "file"), sum.KeptTiles)
+		rewritten = fmt.Sprintf("; %s rewritten, %s of other sources kept", plural(len(sum.RemovedFiles), "file"), count(sum.KeptTiles, "tile"))
 	}
-	fmt.Fprintf(out, "committed version %d of %s%s: %s; %d tiles%s in %s, %d bytes%s; %s\n",
-		sum.Version, url, created, strings.Join(counts, ", "), sum.Tiles, empty,
-		plural(len(sum.Files), "file"), sum.Bytes, rewritten, sum.Duration.Round(time.Millisecond))
+	fmt.Fprintf(out, "committed version %d of %s%s: %s; %s%s in %s, %s%s; %s\n",
+		sum.Version, url, created, strings.Join(counts, ", "), count(sum.Tiles, "tile"), empty,
+		plural(len(sum.Files), "file"), size(sum.Bytes), rewritten, sum.Duration.Round(time.Millisecond))
 	return nil
 }
 

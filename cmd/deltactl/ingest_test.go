@@ -221,8 +221,8 @@ func TestIngestExport(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"source not in the table", []string{"export", table, "--source", "/no/such.tif", "--out", part}, []string{"/no/such.tif", "no tiles"}},
-		{"level not in the table", []string{"export", table, "--source", a, "--out", part, "--level", "3"}, []string{a, "level 3", "no tiles"}},
+		{"source not in the table", []string{"export", table, "--source", "/no/such.tif", "--out", part}, []string{"/no/such.tif", "the table holds no source"}},
+		{"level not in the table", []string{"export", table, "--source", a, "--out", part, "--level", "3"}, []string{a, "level 3", "the table holds the source at level"}},
 		{"band layout", []string{"ingest", table, testRaster(t, "u16.tif")}, []string{"u16.tif", "band layout", "4 band(s) of UInt16"}},
 		{"bands not the table's", []string{"ingest", table, a, "--bands", "red,green,blue"}, []string{"band layout", "red,green,blue"}},
 		{"no CRS", []string{"ingest", table, testRaster(t, "nocrs.tif")}, []string{"nocrs.tif", "coordinate reference system"}},

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/deltaraster/deltaraster/checkpoint"
+	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/cliflag"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 	"github.com/deltaraster/deltaraster/maintenance"
 )
 
@@ -33,8 +39,8 @@ adds the new ones with dataChange=false, so readers and streaming consumers see 
 files cover compact areas and readers that prune by file statistics skip more.
 
 Optimize is safe beside live writers: appends never make it fail, and a concurrent delete of a
-file in a bin drops that bin while the rest goes on. --commit-every commits progress in steps
-so an interrupted run keeps what it finished. The old files stay until vacuum deletes them.`,
+file in a bin drops that bin while the rest goes on. --commit-every-bins and
+--commit-every-bytes commit progress in steps so an interrupted run keeps what it finished. The old files stay until vacuum deletes them.`,
 		Example: `  # See what would be merged, then merge, clustering tiles by quadbin
   deltactl optimize ./tiles --dry-run
   deltactl optimize ./tiles --cluster-by quadbin
@@ -67,7 +73,7 @@ so an interrupted run keeps what it finished. The old files stay until vacuum de
 			})
 			bar.done()
 			if err != nil {
-				return fmt.Errorf("optimize %s: %w", args[0], err)
+				return errwrap.URL("optimize", args[0], err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -78,29 +84,31 @@ so an interrupted run keeps what it finished. The old files stay until vacuum de
 				}{m, dryRun, m.Duration.Seconds()})
 			}
 			if dryRun {
-				fmt.Fprintf(out, "would merge %d files (%s) of %s into %d bins of at most %s; %d files left alone\n",
-					m.FilesPlanned, formatBytes(m.BytesPlanned), args[0], m.BinsPlanned, formatBytes(m.TargetSize),
-					m.FilesLarge+m.FilesWithDV+m.FilesAlone)
+				fmt.Fprintf(out, "would merge %s (%s) of %s into %s of at most %s; %s left alone\n",
+					count(m.FilesPlanned, "file"), size(m.BytesPlanned), args[0], count(int64(m.BinsPlanned), "bin"), size(m.TargetSize),
+					count(m.FilesLarge+m.FilesWithDV+m.FilesAlone, "file"))
 				return nil
 			}
-			fmt.Fprintf(out, "optimized %s: %d files (%s) removed, %d files (%s) added in %d bins, %d commits %v, %d bins dropped; %s\n",
-				args[0], m.FilesRemoved, formatBytes(m.BytesRemoved), m.FilesAdded, formatBytes(m.BytesAdded),
-				m.BinsCommitted, len(m.Versions), m.Versions, m.BinsDropped, m.Duration.Round(time.Millisecond))
+			fmt.Fprintf(out, "optimized %s: %s (%s) removed, %s (%s) added in %s, %s %v, %s dropped; %s\n",
+				args[0], count(m.FilesRemoved, "file"), size(m.BytesRemoved), count(m.FilesAdded, "file"), size(m.BytesAdded),
+				count(int64(m.BinsCommitted), "bin"), count(int64(len(m.Versions)), "commit"), m.Versions, count(int64(m.BinsDropped), "bin"),
+				m.Duration.Round(time.Millisecond))
 			return nil
 		}),
 	}
 	cmd.Flags().Var(&target, "target-size", "size of the files written (e.g. 256MiB; default: the table's delta.targetFileSize, else 256 MiB)")
 	cmd.Flags().StringVar(&clusterBy, "cluster-by", "", "write each bin's rows in this column's order (e.g. quadbin)")
 	cmd.Flags().IntVar(&commitBins, "commit-every-bins", 0, "commit after every N bins (0: once at the end)")
-	cmd.Flags().Var(&commitBytes, "commit-every-bytes", "commit once this many input bytes are merged (e.g. 10GiB)")
+	cmd.Flags().Var(&commitBytes, "commit-every-bytes", "commit once this many input bytes are merged (e.g. 10GiB; default: once at the end)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only: write and commit nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the metrics as JSON")
+	cliflag.NoDefault(cmd.Flags(), "target-size", "commit-every-bytes") // 0 means unset: no "(default 0B)"
 	return cmd
 }
 
 func newVacuumCmd() *cobra.Command {
 	var (
-		retention time.Duration
+		retention cliflag.Duration
 		force     bool
 		full      bool
 		dryRun    bool
@@ -114,7 +122,8 @@ func newVacuumCmd() *cobra.Command {
 needs: files removed from the table longer ago than the retention (--retention, default the
 table's delta.deletedFileRetentionDuration, one week when unset). A retention shorter than the
 table's is refused unless --force-retention: readers and writers still working on an older
-version would lose files.
+version would lose files. A dry run may use any retention. Retentions are Go durations (168h,
+90m) or days (7d, 1d12h).
 
 Without --full (lite mode) only the log is read: files the log removed are deleted. --full also
 lists the table and deletes unreferenced files older than the retention, such as those left by
@@ -133,11 +142,11 @@ deletes and commits nothing.`,
   deltactl vacuum file:///data/tiles --full --json
 
   # Keep 3 days on an S3 table whose retention is longer (explicit override)
-  deltactl vacuum s3://bucket/tables/tiles --retention 72h --force-retention`,
+  deltactl vacuum s3://bucket/tables/tiles --retention 3d --force-retention`,
 		Args: tableArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if retention < 0 || parallel < 0 {
-				return usageErrorf("--retention and --parallel must not be negative")
+			if parallel < 0 {
+				return usageErrorf("invalid argument %d for --parallel: want 0 (the default) or more", parallel)
 			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, args[0])
@@ -152,25 +161,29 @@ deletes and commits nothing.`,
 			opts := maintenance.VacuumOptions{ForceRetention: force, Mode: mode,
 				DryRun: dryRun, Parallelism: parallel, Txn: txnOptions()}
 			if cmd.Flags().Changed("retention") {
-				opts.Retention = &retention // 0h is a retention, not "unset"
+				r := time.Duration(retention)
+				opts.Retention = &r // 0h is a retention, not "unset"
 			}
 			plan, err := maintenance.PlanVacuum(ctx, st, opts)
+			if errors.Is(err, maintenance.ErrRetentionTooShort) {
+				return retentionTooShort(ctx, st, args[0], time.Duration(retention), err)
+			}
 			if err != nil {
-				return fmt.Errorf("vacuum %s: %w", args[0], err)
+				return errwrap.URL("vacuum", args[0], err)
 			}
 			defer plan.Close()
 			out := cmd.OutOrStdout()
 			if dryRun && !asJSON {
 				for f, err := range plan.Files() {
 					if err != nil {
-						return fmt.Errorf("vacuum %s: %w", args[0], err)
+						return errwrap.URL("vacuum", args[0], err)
 					}
-					fmt.Fprintf(out, "would delete %s (%s)\n", f.Key, formatBytes(f.Size))
+					fmt.Fprintf(out, "would delete %s (%s)\n", f.Key, size(f.Size))
 				}
 			}
 			m, err := plan.Execute(ctx)
 			if err != nil {
-				return fmt.Errorf("vacuum %s: %w", args[0], err)
+				return errwrap.URL("vacuum", args[0], err)
 			}
 			if asJSON {
 				return json.NewEncoder(out).Encode(struct {
@@ -183,16 +196,38 @@ deletes and commits nothing.`,
 			if dryRun {
 				verb, n, b = "would delete", m.Candidates, m.CandidateBytes
 			}
-			fmt.Fprintf(out, "vacuum %s (%s mode, retention %s): %s %d files (%s); %d live files, %d recent tombstones kept\n",
-				args[0], m.Mode, m.Retention, verb, n, formatBytes(b), m.LiveFiles, m.TombstonesKept)
+			fmt.Fprintf(out, "vacuum %s (%s mode, retention %s): %s %s (%s); %s, %s kept\n",
+				args[0], m.Mode, cliflag.FormatDuration(m.Retention), verb, count(n, "file"), size(b), count(m.LiveFiles, "live file"),
+				count(m.TombstonesKept, "recent tombstone"))
 			return nil
 		}),
 	}
-	cmd.Flags().DurationVar(&retention, "retention", 0, "keep files removed less than this long ago (e.g. 168h; 0h is zero, with --force-retention; default: the table's delta.deletedFileRetentionDuration)")
-	cmd.Flags().BoolVar(&force, "force-retention", false, "allow a retention shorter than the table's")
+	cmd.Flags().Var(&retention, "retention", "keep files removed less than this long ago (e.g. 7d or 168h; 0 is zero, with --force-retention; default: the table's delta.deletedFileRetentionDuration)")
+	cmd.Flags().BoolVar(&force, "force-retention", false, "allow a retention shorter than the table's (not needed with --dry-run)")
 	cmd.Flags().BoolVar(&full, "full", false, "also list the table and delete unreferenced files older than the retention")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list what would be deleted; delete and commit nothing")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "deletes in flight at once (default 16)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the metrics as JSON")
 	return cmd
 }
+
+// retentionTooShort is the message of a vacuum refused for its short retention: what the
+// table keeps, and the two ways on (err, maintenance.ErrRetentionTooShort, says why).
+func retentionTooShort(ctx context.Context, st delta.Store, url string, retention time.Duration, err error) error {
+	table := "the table's delta.deletedFileRetentionDuration"
+	if snap, serr := delta.Open(ctx, st); serr == nil {
+		if d, perr := checkpoint.ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week")); perr == nil {
+			table = "the table's " + cliflag.FormatDuration(d) + " (delta.deletedFileRetentionDuration)"
+		}
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf(
+		"vacuum %s: --retention %s is shorter than %s: readers of older versions could lose files; "+
+			"pass --force-retention to vacuum anyway, or --dry-run to list what it would delete%w",
+		url, cliflag.FormatDuration(retention), table, quiet{err})}
+}
+
+// quiet wraps an error for errors.Is and errors.As without adding to the message.
+type quiet struct{ err error }
+
+func (q quiet) Error() string { return "" }
+func (q quiet) Unwrap() error { return q.err }

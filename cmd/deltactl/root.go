@@ -16,6 +16,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // Exit statuses.
@@ -140,6 +141,9 @@ stable contract. Exit status: 0 success, 1 failure (message on stderr), 2 usage 
 			return usageErrorf("invalid argument %s for --timeout: want 0 (no limit) or more", timeout)
 		}
 		cmd.SetContext(context.WithValue(cmd.Context(), storeOptionsKey{}, []delta.StoreOption{delta.WithRequestTimeout(timeout)}))
+		if len(args) > 0 && strings.HasPrefix(args[0], "mem://") {
+			fmt.Fprintf(cmd.ErrOrStderr(), "deltactl: warning: %s is a table in this process's memory: it vanishes when deltactl exits\n", args[0])
+		}
 		return nil
 	}
 	root.AddCommand(newCreateCmd(), newInfoCmd(), newFilesCmd(), newHistoryCmd(), newCheckpointCmd(), newCleanupCmd(),
@@ -177,7 +181,7 @@ func storeOptions(ctx context.Context) []delta.StoreOption {
 func openStore(ctx context.Context, url string) (delta.Store, error) {
 	s, err := delta.OpenStore(ctx, url, storeOptions(ctx)...)
 	if err != nil {
-		return nil, fmt.Errorf("open table %s: %w", url, err)
+		return nil, errwrap.URL("open table", url, err)
 	}
 	return s, nil
 }
@@ -282,7 +286,7 @@ func (f *snapshotFlags) open(ctx context.Context, s delta.Store, flags *pflag.Fl
 	}
 	snap, err := delta.Open(ctx, s)
 	if err != nil {
-		return nil, fmt.Errorf("read table %s: %w", url, err)
+		return nil, errwrap.URL("read table", url, err)
 	}
 	return snap, nil
 }

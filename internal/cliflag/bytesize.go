@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // ByteSize is a size flag (a pflag.Value): a number of bytes, with an optional suffix (KiB, MiB, GiB, TiB or
@@ -74,4 +76,14 @@ func (b ByteSize) String() string {
 		}
 	}
 	return strconv.FormatInt(n, 10) + "B"
+}
+
+// NoDefault keeps --help from printing a default for the named flags of fs: for flags whose
+// zero value means "unset" (a size of 0B would read as a size of zero).
+func NoDefault(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if f := fs.Lookup(n); f != nil {
+			f.DefValue = ""
+		}
+	}
 }
