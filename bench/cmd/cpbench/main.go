@@ -6,6 +6,10 @@
 //	                           the latest version (ours or delta-go's), _last_checkpoint -> 1
 //	cpbench ours  -table DIR   checkpoint.Write at the latest version: reads checkpoint 1 and
 //	                           the tail, writes the new checkpoint, _last_checkpoint and .crc
+//	cpbench hook  -table DIR   the post-commit hook as a committing writer runs it in-process
+//	                           (checkpoint.PostCommit with the interval set to the latest
+//	                           version, given that version's commit): the .crc, then the
+//	                           checkpoint
 //	cpbench copy  -table DIR   the floor: checkpoint 1 read with arrow-go pqarrow in record
 //	                           batches of -batch rows and written to _bench/copy.parquet with
 //	                           the writer properties and row-group cut of checkpoint/parquet.go
@@ -147,10 +151,12 @@ func run(ctx context.Context, c config) error {
 	switch c.mode {
 	case "ours":
 		work = func() (result, error) { return ours(ctx, c, p) }
+	case "hook":
+		work = func() (result, error) { return hook(ctx, c, p) }
 	case "copy":
 		work = func() (result, error) { return copyFloor(ctx, c, p) }
 	default:
-		return fmt.Errorf("unknown mode %q (want reset, ours or copy)", c.mode)
+		return fmt.Errorf("unknown mode %q (want reset, ours, hook or copy)", c.mode)
 	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
@@ -214,6 +220,39 @@ func ours(ctx context.Context, c config, p tableParams) (result, error) {
 		r.LiveMaxMiB = float64(lp.max) / (1 << 20)
 	}
 	return r, lp.err()
+}
+
+// hook runs checkpoint.PostCommit for the latest version as a writer that has just committed
+// it would (delta.Txn.Commit calls the hook in-process with the snapshot it read and the
+// commit's actions), with the interval set so that this version is checkpointed.
+func hook(ctx context.Context, c config, p tableParams) (result, error) {
+	st, err := delta.OpenStore(ctx, c.table)
+	if err != nil {
+		return result{}, err
+	}
+	defer st.Close()
+	read, err := delta.Open(ctx, st, delta.AtVersion(p.LatestVersion-1))
+	if err != nil {
+		return result{}, err
+	}
+	var acts []delta.Action
+	if err := delta.ReadCommitActions(ctx, st, p.LatestVersion, func(a delta.Action) error {
+		acts = append(acts, a)
+		return nil
+	}); err != nil {
+		return result{}, err
+	}
+	o := checkpoint.HookOptions{Interval: p.LatestVersion, Checkpoint: checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup}}
+	committed := delta.Committed{Store: st, Version: p.LatestVersion, ReadVersion: p.LatestVersion - 1, Read: read, Actions: acts}
+	if err := checkpoint.PostCommit(o)(ctx, committed); err != nil {
+		return result{}, err
+	}
+	snap, err := delta.Open(ctx, st)
+	if err != nil {
+		return result{}, err
+	}
+	lc := snap.Segment().Checkpoint
+	return result{Files: p.LiveFiles, Tombstones: p.Tombstones, OK: lc != nil && lc.Version == p.LatestVersion}, nil
 }
 
 // liveProfiler collects garbage at each call and keeps the heap profile of the largest live
