@@ -28,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -64,6 +65,7 @@ type config struct {
 	liveProf   string
 	heapEvery  time.Duration
 	noSync     bool
+	softLimit  bool
 	version    int64
 	runs       int
 }
@@ -84,13 +86,15 @@ type result struct {
 	// (/proc/self/status): file-backed pages are mostly the binary's own code and data.
 	GoResidentMaxMiB float64 `json:"goResidentMaxMiB"`
 	GoalMaxMiB       float64 `json:"goalMaxMiB"`
-	RSSFileMiB       float64 `json:"rssFileMiB"`
-	RSSAnonMiB       float64 `json:"rssAnonMiB"`
-	HWMMiB           float64 `json:"hwmMiB"`
-	SysMiB           float64 `json:"sysMiB"` // memory obtained from the OS by the Go runtime
-	OutBytes         int64   `json:"outBytes"`
-	GCs              uint32  `json:"gcs"`
-	OK               bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
+	// LimitMaxMiB is the largest soft memory limit seen (absent when none was set).
+	LimitMaxMiB float64 `json:"limitMaxMiB,omitempty"`
+	RSSFileMiB  float64 `json:"rssFileMiB"`
+	RSSAnonMiB  float64 `json:"rssAnonMiB"`
+	HWMMiB      float64 `json:"hwmMiB"`
+	SysMiB      float64 `json:"sysMiB"` // memory obtained from the OS by the Go runtime
+	OutBytes    int64   `json:"outBytes"`
+	GCs         uint32  `json:"gcs"`
+	OK          bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
 }
 
 // tableParams is the part of gentable.json that cpbench checks against.
@@ -115,6 +119,7 @@ func main() {
 	fs.StringVar(&c.heapProf, "heapprofile", "", "write a heap profile to this file each time the heap live after a GC reaches a new peak (10% over the last)")
 	fs.StringVar(&c.liveProf, "liveprofile", "", "ours: collect garbage at every batch boundary (Options.Progress) and write the heap profile of the largest live heap seen there to this file (exact, unlike -heapprofile; slow: one GC a batch)")
 	fs.DurationVar(&c.heapEvery, "heap-every", 5*time.Millisecond, "live-heap sampling interval")
+	fs.BoolVar(&c.softLimit, "softlimit", true, "ours: checkpoint.Options.SoftMemoryLimit, as deltactl checkpoint sets it (hook never sets it: ingestd's hook does not)")
 	fs.BoolVar(&c.noSync, "nosync", false, "copy: do not fsync the output (the store fsyncs a checkpoint)")
 	fs.Int64Var(&c.version, "version", 1, "txns: the version read")
 	fs.IntVar(&c.runs, "runs", 5, "txns: how many times AppTransactions runs")
@@ -178,7 +183,7 @@ func run(ctx context.Context, c config) error {
 	res, err := work()
 	res.Seconds = time.Since(start).Seconds()
 	res.HeapPeakMiB = float64(hp.Stop()) / (1 << 20)
-	res.GoResidentMaxMiB, res.GoalMaxMiB = rs.stop()
+	res.GoResidentMaxMiB, res.GoalMaxMiB, res.LimitMaxMiB = rs.stop()
 	res.RSSFileMiB, res.RSSAnonMiB, res.HWMMiB = procStatus()
 	if c.cpuProfile != "" {
 		pprof.StopCPUProfile()
@@ -204,7 +209,7 @@ func ours(ctx context.Context, c config, p tableParams) (result, error) {
 		return result{}, err
 	}
 	defer st.Close()
-	o := checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup}
+	o := checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup, SoftMemoryLimit: c.softLimit}
 	var lp *liveProfiler
 	if c.liveProf != "" {
 		lp = &liveProfiler{path: c.liveProf}
@@ -504,12 +509,13 @@ func txns(ctx context.Context, c config) error {
 type residentPeak struct {
 	done, finished chan struct{}
 	res, goal      uint64
+	limit          uint64
 }
 
 // startResidentPeak samples the Go runtime's resident estimate and heap goal every interval.
 func startResidentPeak(interval time.Duration) *residentPeak {
 	r := &residentPeak{done: make(chan struct{}), finished: make(chan struct{})}
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/gc/gomemlimit:bytes"}}
 	go func() {
 		defer close(r.finished)
 		t := time.NewTicker(interval)
@@ -518,6 +524,9 @@ func startResidentPeak(interval time.Duration) *residentPeak {
 			metrics.Read(s)
 			r.res = max(r.res, s[0].Value.Uint64()-s[1].Value.Uint64())
 			r.goal = max(r.goal, s[2].Value.Uint64())
+			if l := s[3].Value.Uint64(); l != math.MaxInt64 {
+				r.limit = max(r.limit, l)
+			}
 			select {
 			case <-r.done:
 				return
@@ -528,10 +537,10 @@ func startResidentPeak(interval time.Duration) *residentPeak {
 	return r
 }
 
-func (r *residentPeak) stop() (resMiB, goalMiB float64) {
+func (r *residentPeak) stop() (resMiB, goalMiB, limitMiB float64) {
 	close(r.done)
 	<-r.finished
-	return float64(r.res) / (1 << 20), float64(r.goal) / (1 << 20)
+	return float64(r.res) / (1 << 20), float64(r.goal) / (1 << 20), float64(r.limit) / (1 << 20)
 }
 
 // procStatus returns RssFile, RssAnon and VmHWM of this process in MiB (zeros off Linux).
