@@ -42,6 +42,10 @@ var softLimit struct {
 	base   int64 // the runtime's own memory and the live heap when the first one started
 	need   int64 // sum of the active checkpoints' needs
 	raised int64 // added when the live heap came close to the limit (see check)
+	// lastCycle is the collection check last looked at; highRun counts the collections in a
+	// row that found the live heap near the limit.
+	lastCycle uint64
+	highRun   int
 }
 
 // limitGuard is one Write's share of the soft limit; a nil guard does nothing.
@@ -60,7 +64,7 @@ func startSoftLimit(o Options) *limitGuard {
 		if prev != math.MaxInt64 {
 			return nil
 		}
-		l.saved, l.base, l.need, l.raised = prev, memoryInUse(), 0, 0
+		l.saved, l.base, l.need, l.raised, l.highRun = prev, memoryInUse(), 0, 0, 0
 	}
 	g := &limitGuard{need: memoryNeed(o)}
 	l.active++
@@ -69,24 +73,41 @@ func startSoftLimit(o Options) *limitGuard {
 	return g
 }
 
-// check raises the limit when the heap found live at the last collection comes within a
-// quarter of it: the rows are larger than the allowance assumed, and a limit below what the
-// writer holds would only make the collector run without end. Called once a batch.
+// check raises the limit when the heap found live by highCycles collections in a row comes
+// within a quarter of it: the rows are larger than the allowance assumed, and a limit below
+// what the writer holds would only make the collector run without end. One collection is not
+// enough: what a mark finds live swings with the moment it ran (the transients of a batch,
+// what was allocated during the mark), and a raise on one high cycle would undo the cap that
+// this limit exists for. Called once a batch.
 func (g *limitGuard) check() {
 	if g == nil {
 		return
 	}
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(s)
-	live := int64(s[0].Value.Uint64())
+	live, cycle := int64(s[0].Value.Uint64()), s[1].Value.Uint64()
 	l := &softLimit
 	l.Lock()
 	defer l.Unlock()
-	if limit := l.base + l.need + l.raised; live > limit/4*3 {
+	if cycle == l.lastCycle {
+		return
+	}
+	l.lastCycle = cycle
+	limit := l.base + l.need + l.raised
+	if live <= limit/4*3 {
+		l.highRun = 0
+		return
+	}
+	if l.highRun++; l.highRun >= highCycles {
 		l.raised += live*2 - limit
+		l.highRun = 0
 		debug.SetMemoryLimit(l.base + l.need + l.raised)
 	}
 }
+
+// highCycles is how many collections in a row must find the live heap near the limit before
+// check raises it.
+const highCycles = 4
 
 // stop gives back this Write's share; the last one restores the limit found at the start.
 func (g *limitGuard) stop() {
