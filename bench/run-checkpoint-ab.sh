@@ -10,11 +10,17 @@
 # /usr/bin/time -v after `cpbench reset`, in an order alternating by round. Appends one line
 # per run to OUT.tsv (table build round seconds cpu_seconds maxrss_kib out_bytes) and prints
 # the medians and the 2nd-table / 1st-table peak-RSS ratio of each build.
+#
+# MODE (default ours) picks what runs: ours (`cpbench ours`), hook (`cpbench hook`: the
+# post-commit hook in-process, .crc then checkpoint) or deltactl (OLD and NEW are then deltactl
+# binaries, run as `deltactl checkpoint TABLE --json`, and CPBENCH names the cpbench binary
+# that resets the table).
 set -euo pipefail
 [ $# -ge 4 ] || { sed -n 2,12p "$0" >&2; exit 2; }
 OLD=$1 NEW=$2 OUT=$3
 shift 3
 RUNS=${RUNS:-3}
+MODE=${MODE:-ours}
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "need /usr/bin/time (Debian package: time)" >&2; exit 1; }
 printf 'table\tbuild\tround\tseconds\tcpu_seconds\tmaxrss_kib\tout_bytes\n' >"$OUT"
@@ -26,18 +32,28 @@ for ((r = 1; r <= RUNS; r++)); do
     for b in $order; do
       bin=$OLD
       [ "$b" = new ] && bin=$NEW
-      "$bin" reset -table "$t"
-      "$TIME" -v -o "$tv" "$bin" ours -table "$t" >"$out"
-      grep -q '"ok":true' "$out" || { echo "$b on $t: unexpected result: $(cat "$out")" >&2; exit 1; }
+      case $MODE in
+        ours | hook)
+          "$bin" reset -table "$t"
+          "$TIME" -v -o "$tv" "$bin" "$MODE" -table "$t" >"$out"
+          grep -q '"ok":true' "$out" || { echo "$b on $t: unexpected result: $(cat "$out")" >&2; exit 1; }
+          ;;
+        deltactl)
+          "${CPBENCH:?set CPBENCH to a cpbench binary (it resets the tables)}" reset -table "$t"
+          "$TIME" -v -o "$tv" "$bin" checkpoint "$t" --json >"$out"
+          grep -q '"numAddFiles"' "$out" || { echo "$b on $t: unexpected result: $(cat "$out")" >&2; exit 1; }
+          ;;
+        *) echo "unknown MODE $MODE" >&2; exit 2 ;;
+      esac
       rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tv")
       cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$tv")
       sec=$(sed -n 's/.*"seconds":\([0-9.e+-]*\).*/\1/p' "$out")
-      ob=$(sed -n 's/.*"outBytes":\([0-9]*\).*/\1/p' "$out")
+      ob=$(sed -n 's/.*"\(outBytes\|sizeInBytes\)":\([0-9]*\).*/\2/p' "$out")
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$t")" "$b" "$r" "$sec" "$cpu" "$rss" "$ob" | tee -a "$OUT" >&2
     done
   done
 done
-for t in "$@"; do "$OLD" reset -table "$t"; done
+for t in "$@"; do "${CPBENCH:-$OLD}" reset -table "$t"; done
 python3 - "$OUT" <<'PY'
 import sys, csv, statistics as st
 from collections import defaultdict

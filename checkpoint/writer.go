@@ -33,6 +33,20 @@ type Options struct {
 	// Progress, when set, is called with the number of file actions written so far, every
 	// batch.
 	Progress func(files int64)
+	// SoftMemoryLimit, when set, puts a soft memory limit on the Go runtime while Write runs
+	// (runtime/debug.SetMemoryLimit), restored when it returns: the memory the runtime held
+	// for itself and for live objects when the checkpoint started, plus what the writer may
+	// hold at once with these options (twice RowGroupBytes, 4 KiB a row of BatchRows, 24 MiB;
+	// 56 MiB with the defaults), raised if the heap found live comes close to it. Without it
+	// the collector lets the heap grow to twice what its last mark found live, and that
+	// figure swings with the collector's timing, so the peak wanders and a long checkpoint
+	// meets its worst cycles more often. The limit is soft: the collector runs more often
+	// near it but never fails an allocation. Nothing is set when a limit is already in
+	// force (GOMEMLIMIT, or the program's own debug.SetMemoryLimit). The setting is
+	// process-wide: a program doing other work at the same time (an ingest daemon
+	// checkpointing after its commits) should leave this off and set its own limit.
+	// deltactl checkpoint sets it.
+	SoftMemoryLimit bool
 }
 
 // DefaultRowGroupBytes is the default Options.RowGroupBytes. Until 2026-12 the default was
@@ -96,6 +110,17 @@ type Result struct {
 func Write(ctx context.Context, s delta.Store, version int64, o Options) (Result, error) {
 	o.fill()
 	start := time.Now()
+	if o.SoftMemoryLimit {
+		g := startSoftLimit(o)
+		defer g.stop()
+		progress := o.Progress
+		o.Progress = func(files int64) {
+			g.check()
+			if progress != nil {
+				progress(files)
+			}
+		}
+	}
 	opts := []delta.SnapshotOption{delta.WithBatchRows(o.BatchRows)}
 	if version >= 0 {
 		opts = append(opts, delta.AtVersion(version))

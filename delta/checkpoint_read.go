@@ -352,8 +352,10 @@ func openParquetRead(ctx context.Context, s Store, f ObjectInfo, version int64, 
 	if err != nil {
 		return nil, &CorruptError{Path: f.Key, Version: version, Err: fmt.Errorf("open parquet: %w", err)}
 	}
-	if _, inMemory := ra.(*bytes.Reader); !inMemory && largestColumnChunk(pf) > readBufferBytes {
-		// Read its chunks through bounded buffers; the footer already read is reused.
+	if largestColumnChunk(pf) > readBufferBytes {
+		// Read its chunks through bounded buffers; the footer already read is reused. A file
+		// read whole is no exception: without the buffers every chunk of a row group is
+		// copied out of it at once, so a file of up to wholeReadBytes was held twice.
 		props := parquet.NewReaderProperties(memory.DefaultAllocator)
 		props.BufferedStreamEnabled = true
 		props.BufferSize = readBufferBytes

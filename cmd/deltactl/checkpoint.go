@@ -35,7 +35,12 @@ feature on the table (protocol reader 3 / writer 7, delta.checkpointPolicy=v2): 
 do not support V2 checkpoints can no longer read the table afterwards.
 
 A crash at any point leaves a table every reader opens: files are published whole, and
-_last_checkpoint last.`,
+_last_checkpoint last.
+
+While it writes, the Go runtime's soft memory limit is set from the writer's working set (the
+memory in use when it starts plus about 56 MiB with the default batch), so the collector does
+not let garbage pile up to twice the live heap; the limit is raised if the rows turn out
+larger. GOMEMLIMIT, when set, is used instead.`,
 		Example: `  # Checkpoint a local table at its latest version
   deltactl checkpoint ./tiles
 
@@ -63,8 +68,9 @@ _last_checkpoint last.`,
 			bar := newProgress(cmd.ErrOrStderr())
 			defer bar.done()
 			res, err := checkpoint.Write(ctx, st, version, checkpoint.Options{
-				BatchRows: batchRows,
-				Progress:  func(n int64) { bar.update("checkpoint %s: %d file actions written", args[0], n) },
+				BatchRows:       batchRows,
+				Progress:        func(n int64) { bar.update("checkpoint %s: %d file actions written", args[0], n) },
+				SoftMemoryLimit: true,
 			})
 			bar.done()
 			if err != nil {

@@ -6,6 +6,10 @@
 //	                           the latest version (ours or delta-go's), _last_checkpoint -> 1
 //	cpbench ours  -table DIR   checkpoint.Write at the latest version: reads checkpoint 1 and
 //	                           the tail, writes the new checkpoint, _last_checkpoint and .crc
+//	cpbench hook  -table DIR   the post-commit hook as a committing writer runs it in-process
+//	                           (checkpoint.PostCommit with the interval set to the latest
+//	                           version, given that version's commit): the .crc, then the
+//	                           checkpoint
 //	cpbench copy  -table DIR   the floor: checkpoint 1 read with arrow-go pqarrow in record
 //	                           batches of -batch rows and written to _bench/copy.parquet with
 //	                           the writer properties and row-group cut of checkpoint/parquet.go
@@ -24,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,6 +65,7 @@ type config struct {
 	liveProf   string
 	heapEvery  time.Duration
 	noSync     bool
+	softLimit  bool
 	version    int64
 	runs       int
 }
@@ -80,13 +86,15 @@ type result struct {
 	// (/proc/self/status): file-backed pages are mostly the binary's own code and data.
 	GoResidentMaxMiB float64 `json:"goResidentMaxMiB"`
 	GoalMaxMiB       float64 `json:"goalMaxMiB"`
-	RSSFileMiB       float64 `json:"rssFileMiB"`
-	RSSAnonMiB       float64 `json:"rssAnonMiB"`
-	HWMMiB           float64 `json:"hwmMiB"`
-	SysMiB           float64 `json:"sysMiB"` // memory obtained from the OS by the Go runtime
-	OutBytes         int64   `json:"outBytes"`
-	GCs              uint32  `json:"gcs"`
-	OK               bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
+	// LimitMaxMiB is the largest soft memory limit seen (absent when none was set).
+	LimitMaxMiB float64 `json:"limitMaxMiB,omitempty"`
+	RSSFileMiB  float64 `json:"rssFileMiB"`
+	RSSAnonMiB  float64 `json:"rssAnonMiB"`
+	HWMMiB      float64 `json:"hwmMiB"`
+	SysMiB      float64 `json:"sysMiB"` // memory obtained from the OS by the Go runtime
+	OutBytes    int64   `json:"outBytes"`
+	GCs         uint32  `json:"gcs"`
+	OK          bool    `json:"ok"` // the counts match gentable.json (ours), the row count matches (copy)
 }
 
 // tableParams is the part of gentable.json that cpbench checks against.
@@ -111,6 +119,7 @@ func main() {
 	fs.StringVar(&c.heapProf, "heapprofile", "", "write a heap profile to this file each time the heap live after a GC reaches a new peak (10% over the last)")
 	fs.StringVar(&c.liveProf, "liveprofile", "", "ours: collect garbage at every batch boundary (Options.Progress) and write the heap profile of the largest live heap seen there to this file (exact, unlike -heapprofile; slow: one GC a batch)")
 	fs.DurationVar(&c.heapEvery, "heap-every", 5*time.Millisecond, "live-heap sampling interval")
+	fs.BoolVar(&c.softLimit, "softlimit", true, "ours: checkpoint.Options.SoftMemoryLimit, as deltactl checkpoint sets it (hook never sets it: ingestd's hook does not)")
 	fs.BoolVar(&c.noSync, "nosync", false, "copy: do not fsync the output (the store fsyncs a checkpoint)")
 	fs.Int64Var(&c.version, "version", 1, "txns: the version read")
 	fs.IntVar(&c.runs, "runs", 5, "txns: how many times AppTransactions runs")
@@ -147,10 +156,12 @@ func run(ctx context.Context, c config) error {
 	switch c.mode {
 	case "ours":
 		work = func() (result, error) { return ours(ctx, c, p) }
+	case "hook":
+		work = func() (result, error) { return hook(ctx, c, p) }
 	case "copy":
 		work = func() (result, error) { return copyFloor(ctx, c, p) }
 	default:
-		return fmt.Errorf("unknown mode %q (want reset, ours or copy)", c.mode)
+		return fmt.Errorf("unknown mode %q (want reset, ours, hook or copy)", c.mode)
 	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
@@ -172,7 +183,7 @@ func run(ctx context.Context, c config) error {
 	res, err := work()
 	res.Seconds = time.Since(start).Seconds()
 	res.HeapPeakMiB = float64(hp.Stop()) / (1 << 20)
-	res.GoResidentMaxMiB, res.GoalMaxMiB = rs.stop()
+	res.GoResidentMaxMiB, res.GoalMaxMiB, res.LimitMaxMiB = rs.stop()
 	res.RSSFileMiB, res.RSSAnonMiB, res.HWMMiB = procStatus()
 	if c.cpuProfile != "" {
 		pprof.StopCPUProfile()
@@ -198,7 +209,7 @@ func ours(ctx context.Context, c config, p tableParams) (result, error) {
 		return result{}, err
 	}
 	defer st.Close()
-	o := checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup}
+	o := checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup, SoftMemoryLimit: c.softLimit}
 	var lp *liveProfiler
 	if c.liveProf != "" {
 		lp = &liveProfiler{path: c.liveProf}
@@ -214,6 +225,39 @@ func ours(ctx context.Context, c config, p tableParams) (result, error) {
 		r.LiveMaxMiB = float64(lp.max) / (1 << 20)
 	}
 	return r, lp.err()
+}
+
+// hook runs checkpoint.PostCommit for the latest version as a writer that has just committed
+// it would (delta.Txn.Commit calls the hook in-process with the snapshot it read and the
+// commit's actions), with the interval set so that this version is checkpointed.
+func hook(ctx context.Context, c config, p tableParams) (result, error) {
+	st, err := delta.OpenStore(ctx, c.table)
+	if err != nil {
+		return result{}, err
+	}
+	defer st.Close()
+	read, err := delta.Open(ctx, st, delta.AtVersion(p.LatestVersion-1))
+	if err != nil {
+		return result{}, err
+	}
+	var acts []delta.Action
+	if err := delta.ReadCommitActions(ctx, st, p.LatestVersion, func(a delta.Action) error {
+		acts = append(acts, a)
+		return nil
+	}); err != nil {
+		return result{}, err
+	}
+	o := checkpoint.HookOptions{Interval: p.LatestVersion, Checkpoint: checkpoint.Options{BatchRows: c.batch, RowGroupBytes: c.rowGroup}}
+	committed := delta.Committed{Store: st, Version: p.LatestVersion, ReadVersion: p.LatestVersion - 1, Read: read, Actions: acts}
+	if err := checkpoint.PostCommit(o)(ctx, committed); err != nil {
+		return result{}, err
+	}
+	snap, err := delta.Open(ctx, st)
+	if err != nil {
+		return result{}, err
+	}
+	lc := snap.Segment().Checkpoint
+	return result{Files: p.LiveFiles, Tombstones: p.Tombstones, OK: lc != nil && lc.Version == p.LatestVersion}, nil
 }
 
 // liveProfiler collects garbage at each call and keeps the heap profile of the largest live
@@ -465,12 +509,13 @@ func txns(ctx context.Context, c config) error {
 type residentPeak struct {
 	done, finished chan struct{}
 	res, goal      uint64
+	limit          uint64
 }
 
 // startResidentPeak samples the Go runtime's resident estimate and heap goal every interval.
 func startResidentPeak(interval time.Duration) *residentPeak {
 	r := &residentPeak{done: make(chan struct{}), finished: make(chan struct{})}
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/goal:bytes"}, {Name: "/gc/gomemlimit:bytes"}}
 	go func() {
 		defer close(r.finished)
 		t := time.NewTicker(interval)
@@ -479,6 +524,9 @@ func startResidentPeak(interval time.Duration) *residentPeak {
 			metrics.Read(s)
 			r.res = max(r.res, s[0].Value.Uint64()-s[1].Value.Uint64())
 			r.goal = max(r.goal, s[2].Value.Uint64())
+			if l := s[3].Value.Uint64(); l != math.MaxInt64 {
+				r.limit = max(r.limit, l)
+			}
 			select {
 			case <-r.done:
 				return
@@ -489,10 +537,10 @@ func startResidentPeak(interval time.Duration) *residentPeak {
 	return r
 }
 
-func (r *residentPeak) stop() (resMiB, goalMiB float64) {
+func (r *residentPeak) stop() (resMiB, goalMiB, limitMiB float64) {
 	close(r.done)
 	<-r.finished
-	return float64(r.res) / (1 << 20), float64(r.goal) / (1 << 20)
+	return float64(r.res) / (1 << 20), float64(r.goal) / (1 << 20), float64(r.limit) / (1 << 20)
 }
 
 // procStatus returns RssFile, RssAnon and VmHWM of this process in MiB (zeros off Linux).
