@@ -1,33 +1,15 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPrepared: batches prepared at one version and committed one after the other (as the
 // daemon overlaps them) each commit whole; the second is carried over to the newer version
@@ -40,7 +22,7 @@ func TestPrepared(t *testing.T) {
 	src := func(name string) string { return copyFile(t, td("rgb.tif"), dir, name) }
 	x, a, b, c, d := src("x.tif"), src("a.tif"), src("b.tif"), src("c.tif"), src("d.tif")
 	s := openStore(t, filepath.Join(dir, "table"))
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	o := quietOpts()
 	o.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	o.TileSize = 128

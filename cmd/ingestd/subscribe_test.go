@@ -7,30 +7,13 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"gocloud.dev/pubsub"
+
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSubscribe runs ingestd --subscribe on a mem:// subscription (in this process, where the
 // test publishes): notifications of local scenes are ingested once each, a text file is
@@ -47,7 +30,7 @@ func TestSubscribe(t *testing.T) {
 	defer topic.Shutdown(ctx)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(rctx, []string{"--table", table, "--subscribe", topicURL, "--idle", "100ms", "--poll", "100ms",

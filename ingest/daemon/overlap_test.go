@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/ingest"
+	"github.com/deltaraster/deltaraster/internal/testutil"
 )
 
 // timeline records, from the ingest's own callbacks, when each source's first tile was decoded
@@ -185,7 +185,7 @@ func TestOverlapFailures(t *testing.T) {
 			return err
 		}
 		o.Ingest.Txn.PostCommit = tl.hook(1, relayout)
-		var log syncBuffer
+		var log testutil.SyncBuffer
 		o.Logger = slog.New(slog.NewTextHandler(&log, nil))
 		runOnce(t, o, in, WatchOptions{})
 		if !tl.decodedOther(1) {
@@ -221,22 +221,4 @@ func TestOverlapFailures(t *testing.T) {
 			t.Errorf("%d data files in the table directory, want 5 (4 committed, 1 orphan of the failed commit)", parquet)
 		}
 	})
-}
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
