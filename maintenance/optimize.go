@@ -242,7 +242,9 @@ func PlanOptimize(ctx context.Context, s delta.Store, opts OptimizeOptions) (*Op
 		if clusterPath != nil {
 			c.minKey, c.maxKey = statBounds(a.Stats, clusterPath)
 		}
-		a.Stats = "" // not needed any more: the plan holds many of these
+		// The plan holds many of these: keep of the stats only the row count, which the file's
+		// remove carries so that the version's .crc keeps the table's row count.
+		a.Stats = rowCountStats(a.Stats)
 		k := partitionKey(a.PartitionValues, p.part)
 		if _, ok := partValues[k]; !ok {
 			partValues[k] = a.PartitionValues
@@ -489,4 +491,14 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("byte size %q: want a whole number of bytes with an optional unit (b, kb, mb, gb, tb)", s)
 	}
 	return n * mult, nil
+}
+
+// rowCountStats returns stats holding only the numRecords of stats ("" when it has none or
+// cannot be read): what a remove needs to keep the .crc's row count, in a few bytes.
+func rowCountStats(stats string) string {
+	n, ok, err := delta.FileRecords(stats, nil)
+	if err != nil || !ok {
+		return ""
+	}
+	return `{"numRecords":` + strconv.FormatInt(n, 10) + `}`
 }
