@@ -242,7 +242,7 @@ func writeInfo(out io.Writer, info *tableInfo) error {
 		row("created", "%s", formatMillis(*m.CreatedTime))
 	}
 	row("files", "%d", info.NumFiles)
-	row("size", "%s", formatBytes(info.SizeInBytes))
+	row("size", "%s", size(info.SizeInBytes))
 	if info.NumRecords != nil {
 		row("records", "%d", *info.NumRecords)
 	} else {
@@ -316,18 +316,4 @@ func schemaSummary(raw json.RawMessage) string {
 
 func formatMillis(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
-}
-
-// formatBytes prints a size in bytes, with a binary-prefixed figure when it is large.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%d bytes (%.1f %ciB)", n, float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -68,7 +68,7 @@ file in a bin drops that bin while the rest goes on. --commit-every-bins and
 				CommitEveryBytes: int64(commitBytes), DryRun: dryRun, Txn: txnOptions(),
 				Progress: func(p maintenance.OptimizeProgress) {
 					bar.update("optimize %s: bin %d/%d, %s read, %s written", args[0], p.BinsDone, p.BinsTotal,
-						formatBytes(p.BytesRead), formatBytes(p.BytesWritten))
+						size(p.BytesRead), size(p.BytesWritten))
 				},
 			})
 			bar.done()

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -41,6 +42,10 @@ func TestOptimizeVacuum(t *testing.T) {
 	}
 	if verified := decodeObject(t, mustRun(t, "info", dir, "--json", "--verify")); verified["numRecords"] != info["numRecords"] {
 		t.Fatalf("after optimize: info counts %v records from the .crc, %v from the file list", info["numRecords"], verified["numRecords"])
+	}
+	// The size is written once, in its unit (it was "50295 bytes (49.1 KiB)").
+	if text := mustRun(t, "info", dir); !regexp.MustCompile(`(?m)^size: +[0-9]+(\.[0-9])? KiB$`).MatchString(text) {
+		t.Fatalf("info's size line:\n%s", text)
 	}
 	out := filepath.Join(t.TempDir(), "rgb.out.tif")
 	mustRun(t, "export", dir, "--source", rgb, "--out", out)
