@@ -5,7 +5,7 @@ GO        ?= go
 DEMO_DIR  ?= $(CURDIR)/demo-table
 DEMO_SRC  := $(DEMO_DIR)-src
 DEMO_OUT  := $(DEMO_DIR)-out.tif
-APT_PKGS  := libgdal-dev gdal-bin curl
+APT_PKGS  := libgdal-dev gdal-bin gcc pkg-config curl
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := /usr/local/go/bin:$(PATH)
 
@@ -27,10 +27,13 @@ deps:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	  log=$${TMPDIR:-/tmp}/deltaraster-apt.log; \
+	  echo "deps: installing$$missing from Debian (apt's output in $$log)"; \
+	  { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; } >$$log 2>&1 || \
+	    { tail -20 $$log; echo "deps: apt-get failed; its whole output is in $$log"; exit 1; }; \
 	fi
-	@command -v $(GO) >/dev/null || { echo "Go is not installed (want /usr/local/go)"; exit 1; }
+	@command -v $(GO) >/dev/null || { echo "deps: Go is not installed: install Go 1.26 into /usr/local/go (https://go.dev/doc/install), or set GO=/path/to/go"; exit 1; }
+	@$(GO) version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])' || { echo "deps: $$($(GO) version) is too old: go.mod needs Go 1.26 or later"; exit 1; }
 
 ## servers: install MinIO, fake-gcs-server and Azurite into $(SERVERS_DIR), each only when
 ## missing or at another version. MinIO builds from source: about 10 minutes on 2 cores, once.
