@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -495,7 +496,7 @@ func dialAzure(ctx context.Context, rawURL string, u *url.URL, o storeOptions, n
 	}
 	client := func(safeOnly bool) (*container.Client, error) {
 		copts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-			Transport: &http.Client{Transport: nw},
+			Transport: bodyReleased{&http.Client{Transport: nw}},
 			Retry: policy.RetryOptions{
 				MaxRetries:    int32(o.maxAttempts - 1),
 				RetryDelay:    200 * time.Millisecond,
@@ -587,4 +588,39 @@ func azureRefusedUnseen(resp *http.Response, err error) bool {
 		return resp.Header.Get("x-ms-error-code") == string(bloberror.ServerBusy)
 	}
 	return false
+}
+
+// bodyReleased is the Azure clients' transport: it returns from a request only once net/http has
+// let go of the request's body. net/http may go on reading a body after Do returns (it closes
+// it when done: "the Body may be closed asynchronously after Do returns"), while azcore's retry
+// rewinds that same body for the next try at once: a data race on the body's offset that the
+// race detector found in make test (a retried block upload to Azurite), and a try that could
+// send bytes of the one before.
+type bodyReleased struct{ c *http.Client }
+
+func (t bodyReleased) Do(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return t.c.Do(req)
+	}
+	b := &closeSignal{ReadCloser: req.Body, closed: make(chan struct{})}
+	req.Body = b
+	resp, err := t.c.Do(req)
+	select {
+	case <-b.closed:
+	case <-req.Context().Done():
+	}
+	return resp, err
+}
+
+// closeSignal closes closed when the body it wraps is closed.
+type closeSignal struct {
+	io.ReadCloser
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (c *closeSignal) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(func() { close(c.closed) })
+	return err
 }
