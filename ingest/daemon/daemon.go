@@ -475,6 +475,7 @@ func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
 	d.queue = slices.DeleteFunc(d.queue, func(e *entry) bool {
 		if !e.inFlight && d.index.Holds(e.ID, e.Version) {
 			delete(d.pending, e.key)
+			d.src.Settled(e.Work) // another writer committed it: a subscription acks it
 			return true
 		}
 		return false
