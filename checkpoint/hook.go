@@ -27,14 +27,7 @@ func PostCommit(o HookOptions) func(context.Context, delta.Committed) error {
 		if err := WriteIncrementalCRC(ctx, c); err != nil {
 			return err
 		}
-		if o.DisableAuto || c.Version == 0 {
-			return nil
-		}
-		interval := o.Interval
-		if interval <= 0 {
-			interval = intervalOf(c)
-		}
-		if c.Version%interval != 0 {
+		if !Due(o, c) {
 			return nil
 		}
 		if _, err := Write(ctx, c.Store, c.Version, o.Checkpoint); err != nil {
@@ -42,6 +35,20 @@ func PostCommit(o HookOptions) func(context.Context, delta.Committed) error {
 		}
 		return nil
 	}
+}
+
+// Due says whether the post-commit hook with options o checkpoints after commit c: auto
+// checkpoints on, and c's version a multiple of the interval (o.Interval, else the table's
+// delta.checkpointInterval as of c).
+func Due(o HookOptions, c delta.Committed) bool {
+	if o.DisableAuto || c.Version == 0 {
+		return false
+	}
+	interval := o.Interval
+	if interval <= 0 {
+		interval = intervalOf(c)
+	}
+	return c.Version%interval == 0
 }
 
 // intervalOf is delta.checkpointInterval as of the commit (a metadata change in it counts).

@@ -737,11 +737,7 @@ func (d *Daemon) deadLetter(ctx context.Context, e *entry, err error) error {
 // postCommit wraps the checkpoint hook to time the commits at a checkpoint interval.
 func (d *Daemon) postCommit(hook func(context.Context, delta.Committed) error) func(context.Context, delta.Committed) error {
 	return func(ctx context.Context, c delta.Committed) error {
-		interval := d.o.Checkpoint.Interval
-		if interval <= 0 && c.Read != nil {
-			interval = c.Read.CheckpointInterval()
-		}
-		ckpt := c.Version > 0 && interval > 0 && c.Version%interval == 0 && !d.o.Checkpoint.DisableAuto
+		ckpt := checkpoint.Due(d.o.Checkpoint, c)
 		if ckpt {
 			d.o.Logger.Info("ingestd: checkpoint started", "version", c.Version)
 		}
