@@ -239,6 +239,12 @@ func (w *batchWriter) cut(ctx context.Context) error {
 	if n := len(w.ops); n > 0 {
 		prev = w.ops[n-1]
 		<-prev.encoded
+		if n > 1 {
+			// At most one file uploading and one encoded waiting for it: on a link slower than
+			// the encoder, files (each an unlinked local file of up to the target size) would
+			// otherwise pile up for the whole batch.
+			<-w.ops[n-2].uploaded
+		}
 	}
 	if err := w.collect(false); err != nil {
 		return err
