@@ -36,6 +36,19 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestFailureStatus: an error of the run itself is a failure (exit status 1), not a usage
+// error, whatever its text says (the status was chosen by matching error text before).
+func TestFailureStatus(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := ingestd(t, "--table", filepath.Join(file, "t"), "--watch", t.TempDir(), "--once")
+	if code != exitFailure || !strings.Contains(stderr, "not a directory") {
+		t.Errorf("exit %d, stderr %q; want %d and the cause", code, stderr, exitFailure)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	in, table := t.TempDir(), filepath.Join(t.TempDir(), "t")
 	for _, tc := range []struct {
@@ -52,6 +65,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log format", nil, []string{"--table", table, "--watch", in, "--log-format", "xml"}, "--log-format"},
 		{"bad env", map[string]string{"DELTARASTER_POLL": "often"}, []string{"--table", table, "--watch", in}, "DELTARASTER_POLL"},
 		{"bad size", nil, []string{"--table", table, "--watch", in, "--cache-max", "lots"}, "cache-max"},
+		{"stray argument", nil, []string{"extra", "--table", table, "--watch", in}, `unknown command "extra"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -42,6 +42,7 @@ const (
 type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
@@ -59,13 +60,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "ingestd:", err)
+	// The run's own errors are failures (failureError, from RunE) unless it found a usage
+	// error itself; anything else came out of cobra or the flags (an unknown flag, a bad value,
+	// a variable of the environment that does not parse): usage.
 	var ue *usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown flag") || strings.Contains(err.Error(), "invalid argument") ||
-		strings.HasPrefix(err.Error(), "unknown shorthand") || strings.Contains(err.Error(), "flag needs an argument") {
-		return exitUsage
+	var fe *failureError
+	if errors.As(err, &fe) && !errors.As(err, &ue) {
+		return exitFailure
 	}
-	return exitFailure
+	return exitUsage
 }
+
+// failureError marks an error of the daemon's run (exit status 1).
+type failureError struct{ err error }
+
+func (e *failureError) Error() string { return e.err.Error() }
+func (e *failureError) Unwrap() error { return e.err }
 
 // envName is the environment variable of a flag: DELTARASTER_ and the flag's name in upper
 // case with - as _.
@@ -211,7 +221,10 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 			return flagsFromEnv(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.run(cmd)
+			if err := c.run(cmd); err != nil {
+				return &failureError{err}
+			}
+			return nil
 		},
 	}
 	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{err} })
