@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
 
 // TableSpec describes a new table.
@@ -35,7 +37,7 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 		if v >= 0 {
 			// The table exists; only the post-commit work failed. Say so: a retry would get
 			// ErrTableExists.
-			return nil, wrapURL("create table", s.URL(), err)
+			return nil, errwrap.URL("create table", s.URL(), err)
 		}
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 )
 
 var (
@@ -110,13 +109,4 @@ func notATable(s Store) error {
 		}
 	}
 	return &notATableError{fmt.Sprintf("%s: no Delta log in %s (%s)", s.URL(), LogDir, ErrNotATable)}
-}
-
-// wrapURL wraps err as "verb url: err", or "verb: err" when err already names url (the
-// layer that knows the URL names it once; internal/errwrap.URL for the other packages).
-func wrapURL(verb, url string, err error) error {
-	if strings.Contains(err.Error(), url) {
-		return fmt.Errorf("%s: %w", verb, err)
-	}
-	return fmt.Errorf("%s %s: %w", verb, url, err)
 }

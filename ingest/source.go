@@ -78,11 +78,7 @@ func (s *stores) resolve(ctx context.Context, uri string, loc *sourceLoc) (*sour
 	if err != nil {
 		return nil, err
 	}
-	v := info.ETag
-	if v == "" {
-		v = sizeTimeVersion(info.Size, info.ModTime.UnixNano())
-	}
-	return &sourceRef{uri: uri, id: loc.id, loc: loc, version: v, store: st, key: loc.key, size: info.Size}, nil
+	return &sourceRef{uri: uri, id: loc.id, loc: loc, version: ObjectVersion(info, false), store: st, key: loc.key, size: info.Size}, nil
 }
 
 func sizeTimeVersion(size, mtimeNanos int64) string {
@@ -97,7 +93,8 @@ func statLocal(path string) (*sourceRef, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	return &sourceRef{version: sizeTimeVersion(fi.Size(), fi.ModTime().UnixNano()), local: path, size: fi.Size()}, nil
+	v := ObjectVersion(delta.ObjectInfo{Size: fi.Size(), ModTime: fi.ModTime()}, true)
+	return &sourceRef{version: v, local: path, size: fi.Size()}, nil
 }
 
 // recheck fails with ErrSourceChanged when the source's version is no longer the one read.
