@@ -143,7 +143,6 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	lastPoll error // the last listing's error, for Ready
-	polled   bool
 
 	inFlight atomic.Int64 // sources in the batches in flight
 }
@@ -410,7 +409,7 @@ func (d *Daemon) poll(ctx context.Context) error {
 		}
 	}
 	d.mu.Lock()
-	d.lastPoll, d.polled = err, true
+	d.lastPoll = err
 	d.mu.Unlock()
 	d.o.Metrics.Backlog.Set(float64(len(d.queue)))
 	return err
