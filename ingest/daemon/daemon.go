@@ -396,7 +396,7 @@ func (d *Daemon) poll(ctx context.Context) error {
 		var work []Work
 		work, err = d.src.Poll(ctx, func(id, version string) bool {
 			k := keyOf(id, version)
-			return d.index.Holds(id, version) || d.pending[k] != nil || d.gaveUp[k]
+			return d.index.holdsKey(k) || d.pending[k] != nil || d.gaveUp[k]
 		})
 		now := d.o.Now()
 		for _, w := range work {
@@ -459,7 +459,7 @@ func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
 		if e.inFlight || busy[e.ID] || e.attempts > 0 && now.Before(e.notBefore) {
 			continue
 		}
-		if d.index.Holds(e.ID, e.Version) {
+		if d.index.holdsKey(e.key) {
 			continue // settled below
 		}
 		ready = append(ready, e)
@@ -472,7 +472,7 @@ func (d *Daemon) takeBatch(now time.Time, drain bool) []*entry {
 		}
 	}
 	d.queue = slices.DeleteFunc(d.queue, func(e *entry) bool {
-		if !e.inFlight && d.index.Holds(e.ID, e.Version) {
+		if !e.inFlight && d.index.holdsKey(e.key) {
 			delete(d.pending, e.key)
 			d.src.Settled(e.Work) // another writer committed it: a subscription acks it
 			return true
@@ -633,7 +633,7 @@ func (d *Daemon) done(ctx context.Context, batch []*entry, sum ingest.Summary) {
 	}
 	for _, e := range batch {
 		d.settle(e)
-		if d.index.Holds(e.ID, e.Version) {
+		if d.index.holdsKey(e.key) {
 			d.src.Settled(e.Work)
 		} else {
 			// Ingest saw another version than the source reported: offer it again.

@@ -67,7 +67,10 @@ func (x *Index) Version() int64 { return x.version }
 func (x *Index) Len() int { return len(x.held) }
 
 // Holds reports whether the table holds the source at that version.
-func (x *Index) Holds(id, version string) bool { return x.held[keyOf(id, version)] > 0 }
+func (x *Index) Holds(id, version string) bool { return x.holdsKey(keyOf(id, version)) }
+
+// holdsKey is Holds for a pair already hashed (an entry's key).
+func (x *Index) holdsKey(k pairKey) bool { return x.held[k] > 0 }
 
 // Note records that the table holds the pair (Ingest found it there).
 func (x *Index) Note(id, version string) {
