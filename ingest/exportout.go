@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -67,18 +66,11 @@ func upload(ctx context.Context, local, bucket, key string, so []delta.StoreOpti
 		return err
 	}
 	defer f.Close()
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel() // aborts the write unless Close succeeded
-	w, err := dst.Create(wctx, key)
+	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(w, f); err != nil {
-		cancel()
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return delta.UploadFile(ctx, dst, key, f, fi.Size())
 }
 
 // OutSize is the size of an export's output, a local file or an object in a store.
