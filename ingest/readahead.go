@@ -32,8 +32,8 @@ import (
 //
 // The ring is a file rather than memory so that it stays out of the process's resident
 // memory, and a fixed-size one so that the stream rewrites the same pages of the page cache
-// (on the machine of bench/RESULTS.md, writing 450 MB into fresh pages cost 1.4 CPU seconds,
-// three times what rewriting a warm ring did).
+// (fresh page-cache pages cost more kernel time than rewriting warm ones; the read-ahead's
+// effect on requests and MinIO's CPU is in bench/RESULTS.md, "one large scene").
 
 const (
 	readAheadRing    = 64 << 20
