@@ -156,9 +156,11 @@ func (in *ingestion) makePlan(ctx context.Context) (*plan, error) {
 	for _, r := range in.refs {
 		want[r.id] = true
 	}
-	found, err := findSources(ctx, txn.Snapshot(), want)
-	if err != nil {
-		return nil, fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+	var found map[string]*presence
+	if !in.absent(ctx, txn, want) {
+		if found, err = findSources(ctx, txn.Snapshot(), want); err != nil {
+			return nil, fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+		}
 	}
 	files := map[string]*delta.Add{}
 	for _, r := range in.refs {

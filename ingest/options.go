@@ -68,6 +68,23 @@ type Options struct {
 	Txn delta.TxnOptions
 	// Now is the clock for ingested_at and file times (default time.Now).
 	Now func() time.Time
+	// Holdings, when set, is the caller's record of the sources the table holds (ingestd's
+	// index). A plan whose sources it says are all absent does not read the table's file list,
+	// which costs a replay of every live file's log entry (seconds at a million files); see
+	// Holdings.
+	Holdings Holdings
+}
+
+// Holdings is what a caller knows, kept current from the table's commits, of the sources a
+// table holds. It is only ever trusted to say "absent": a plan checks the commits between
+// the version it answers for and the version the plan reads, and streams the file list
+// (the plan without Holdings) whenever it answers false or that gap cannot be read.
+// Absent may be called from several goroutines at once.
+type Holdings interface {
+	// Absent reports whether, at the table version it returns, no live data file may hold
+	// data of any of the identities (SourceID values). False when one may, or when it cannot
+	// tell (a file another engine rewrote with statistics that cover one of them, say).
+	Absent(ids []string) (version int64, absent bool)
 }
 
 // Progress reports how far an Ingest is.

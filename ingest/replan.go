@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -124,4 +125,67 @@ func (in *ingestion) dropSources(ctx context.Context, w *batchWriter, drop map[s
 	in.opts.Logger.Info("ingest: sources added meanwhile by another writer taken out of the batch",
 		"table", in.store.URL(), "sources", describeSources(drop))
 	return nil
+}
+
+// maxHoldingsGap is how many commits a plan reads to carry Options.Holdings' answer over to
+// its own version before it streams the file list instead.
+const maxHoldingsGap = 100
+
+// absent reports, from Options.Holdings, that the table at txn's read version holds none of
+// the sources of want: Holdings says so at its version, and no commit after that one, up to
+// the read version, adds a file that may hold one of them (removes only take data away).
+// False means "not known": the caller streams the file list.
+func (in *ingestion) absent(ctx context.Context, txn *delta.Txn, want map[string]bool) bool {
+	h := in.opts.Holdings
+	if h == nil || len(want) == 0 {
+		return false
+	}
+	at, ok := h.Absent(slices.Collect(maps.Keys(want)))
+	read := txn.ReadVersion()
+	if !ok || at > read || read-at > maxHoldingsGap {
+		return false
+	}
+	errMayHold := errors.New("may hold")
+	for v := at + 1; v <= read; v++ {
+		err := delta.ReadCommitActions(ctx, in.store, v, func(a delta.Action) error {
+			if a.Add != nil && mayHoldSources(a.Add, want) {
+				return errMayHold
+			}
+			return nil
+		})
+		if err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// SourceSpan is the range of the source column that a data file's statistics give: lo and hi
+// as written (spellings, not identities); ok is false when the statistics are missing or do
+// not bound the column. empty is true when they say the file has no rows.
+func SourceSpan(stats string) (lo, hi string, ok, empty bool) {
+	var s struct {
+		NumRecords *int64         `json:"numRecords"`
+		Min        map[string]any `json:"minValues"`
+		Max        map[string]any `json:"maxValues"`
+	}
+	if stats == "" || json.Unmarshal([]byte(stats), &s) != nil {
+		return "", "", false, false
+	}
+	if s.NumRecords != nil && *s.NumRecords == 0 {
+		return "", "", true, true
+	}
+	lo, ok1 := s.Min[colSource].(string)
+	hi, ok2 := s.Max[colSource].(string)
+	return lo, hi, ok1 && ok2, false
+}
+
+// SpanMayHold reports whether a source column whose values lie in [lo, hi] (as SourceSpan
+// gives them) may hold a spelling of one of the identities.
+func SpanMayHold(lo, hi string, ids []string) bool {
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return rangeMayHold(lo, hi, set)
 }

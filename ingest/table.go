@@ -75,23 +75,11 @@ func findSources(ctx context.Context, snap *delta.Snapshot, want map[string]bool
 // statsMayHold reports whether a file's stats leave room for a spelling of one of the
 // identities (true when the stats are missing); see spellingPrefixes.
 func statsMayHold(stats string, want map[string]bool) bool {
-	var s struct {
-		NumRecords *int64         `json:"numRecords"`
-		Min        map[string]any `json:"minValues"`
-		Max        map[string]any `json:"maxValues"`
-	}
-	if stats == "" || json.Unmarshal([]byte(stats), &s) != nil {
-		return true
-	}
-	if s.NumRecords != nil && *s.NumRecords == 0 {
+	lo, hi, ok, empty := SourceSpan(stats)
+	if empty {
 		return false
 	}
-	lo, ok1 := s.Min[colSource].(string)
-	hi, ok2 := s.Max[colSource].(string)
-	if !ok1 || !ok2 {
-		return true
-	}
-	return rangeMayHold(lo, hi, want)
+	return !ok || rangeMayHold(lo, hi, want)
 }
 
 // recoverParquet turns a panic of the Parquet reader on a malformed data file into an error.
