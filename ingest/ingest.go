@@ -294,6 +294,12 @@ func (in *ingestion) finish(ctx context.Context) error {
 	if in.plan == nil {
 		return nil
 	}
+	// The last data file may still be being encoded (write); once it is, the writer's
+	// buffers go while the commit waits on the store.
+	if err := in.w.wait(); err != nil {
+		return uncommitted(in.w, err)
+	}
+	in.w.idle()
 	if err := in.commit(ctx, in.plan, in.w); err != nil {
 		if in.sum.Committed {
 			return err // the commit stands; only the post-commit hook failed
@@ -386,7 +392,9 @@ func (in *ingestion) write(ctx context.Context, p *plan, todo []*sourceRef, c *c
 			}
 		}
 	}
-	return w.flush(ctx)
+	// The last data file is encoded in the background: the commit waits for it (finish), so
+	// a daemon decodes its next batch meanwhile.
+	return w.cut(ctx)
 }
 
 // tileSource reads every tile of the selected levels of a source into the writer, with the

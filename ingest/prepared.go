@@ -27,7 +27,9 @@ type Prepared struct {
 	done bool
 }
 
-// Prepare does the first part of Ingest: everything but the commit. On error nothing is
+// Prepare does the first part of Ingest: everything but the commit. It returns while the last
+// data file is still being encoded, in the background (Commit, Abort and Summary wait for it),
+// so that a caller overlapping batches decodes the next one meanwhile. On error nothing is
 // committed and nothing is left to commit or abort; the error is one Ingest would return (a
 // *SourceError naming a failing source, an *UncommittedError listing files written). Summary
 // then describes what was done.
@@ -52,15 +54,15 @@ func Prepare(ctx context.Context, store delta.Store, sources []string, opts Opti
 		b.release()
 		return b, err
 	}
-	if in.w != nil {
-		in.w.idle()
-	}
 	return b, nil
 }
 
 // Summary is what the batch holds so far: after Prepare, the sources and the files written
 // (Committed false); after Commit, as Commit returned it.
 func (b *Prepared) Summary() Summary {
+	if !b.done && b.in.w != nil {
+		_ = b.in.w.wait() // the last data file (see Prepare)
+	}
 	s := *b.in.sum
 	s.Duration = time.Since(b.in.start)
 	if b.done {
