@@ -188,7 +188,7 @@ func New(ctx context.Context, src Source, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	// Batches of new sources are planned from the index, not by streaming the table's files.
-	o.Ingest.Holdings = d.index
+	d.o.Ingest.Holdings = d.index
 	o.Metrics.LastVersion.Set(float64(d.index.Version()))
 	o.Logger.Info("ingestd: index built", "table", o.Table, "version", d.index.Version(), "pairs", d.index.Len())
 	return d, nil
