@@ -419,7 +419,15 @@ type localWriter struct {
 	target   string
 	ifAbsent bool
 	err      error
+	// written bytes, of which the first flushed were handed to the kernel's writeback.
+	written, flushed int64
 }
+
+// writebackChunk is how many bytes a local writer lets the page cache hold dirty before it
+// starts their writeback (startWriteback): a data file's fsync at Close then waits for the
+// last chunk only, not for the whole file (60-170 ms for a 128 MB file here, on the
+// critical path of the last file of an ingest).
+const writebackChunk = 8 << 20
 
 func (w *localWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
@@ -428,6 +436,11 @@ func (w *localWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	if err != nil {
 		w.err = fmt.Errorf("write %s: %w", w.key, err)
+	}
+	w.written += int64(n)
+	if w.written-w.flushed >= writebackChunk {
+		startWriteback(w.f, w.flushed, w.written-w.flushed)
+		w.flushed = w.written
 	}
 	return n, w.err
 }
