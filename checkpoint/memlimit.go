@@ -38,7 +38,6 @@ func memoryNeed(o Options) int64 {
 var softLimit struct {
 	sync.Mutex
 	active int
-	saved  int64 // the limit before the first of the active checkpoints
 	base   int64 // the runtime's own memory and the live heap when the first one started
 	need   int64 // sum of the active checkpoints' needs
 	raised int64 // added when the live heap came close to the limit (see check)
@@ -64,7 +63,7 @@ func startSoftLimit(o Options) *limitGuard {
 		if prev != math.MaxInt64 {
 			return nil
 		}
-		l.saved, l.base, l.need, l.raised, l.highRun = prev, memoryInUse(), 0, 0, 0
+		l.base, l.need, l.raised, l.highRun = memoryInUse(), 0, 0, 0
 	}
 	g := &limitGuard{need: memoryNeed(o)}
 	l.active++
@@ -109,7 +108,8 @@ func (g *limitGuard) check() {
 // check raises it.
 const highCycles = 4
 
-// stop gives back this Write's share; the last one restores the limit found at the start.
+// stop gives back this Write's share; the last one lifts the limit (there was none when the
+// first one started: see startSoftLimit).
 func (g *limitGuard) stop() {
 	if g == nil {
 		return
@@ -120,7 +120,7 @@ func (g *limitGuard) stop() {
 	l.active--
 	l.need -= g.need
 	if l.active == 0 {
-		debug.SetMemoryLimit(l.saved)
+		debug.SetMemoryLimit(math.MaxInt64)
 		return
 	}
 	debug.SetMemoryLimit(l.base + l.need + l.raised)

@@ -26,7 +26,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	var d time.Duration
 	if i := strings.IndexByte(t, 'd'); i >= 0 {
 		days, err := strconv.ParseFloat(t[:i], 64)
-		if err != nil || days < 0 || t[:i] == "" || strings.ContainsAny(t[:i], "eEnNiI+") {
+		if err != nil || t[:i] == "" || strings.ContainsAny(t[:i], "eEnNiI+") {
 			return bad()
 		}
 		if days*float64(day) >= float64(1<<63-1) {
