@@ -25,14 +25,8 @@ type Work struct {
 // value selects every key.
 type Shard struct{ I, N int }
 
-func (s Shard) has(key string) bool {
-	if s.N <= 1 {
-		return true
-	}
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	return h.Sum64()%uint64(s.N) == uint64(s.I)
-}
+// hasHash reports whether the key whose hashKey is kh is the replica's.
+func (s Shard) hasHash(kh uint64) bool { return s.N <= 1 || kh%uint64(s.N) == uint64(s.I) }
 
 // Watch lists a prefix of a store (a local directory or a file://, s3://, gs://, azblob:// or
 // mem:// URL) for new and changed objects.
@@ -174,10 +168,14 @@ func (w *Watch) List(ctx context.Context, settle bool, skip func(id, version str
 		if err != nil {
 			return nil, fmt.Errorf("watch %s: %w", w.url, err)
 		}
-		if hidden(info.Key) || !w.shard.has(info.Key) {
+		if hidden(info.Key) {
 			continue
 		}
-		kh, sig := hashKey(info.Key), hashSig(info)
+		kh := hashKey(info.Key)
+		if !w.shard.hasHash(kh) {
+			continue
+		}
+		sig := hashSig(info)
 		cur[kh] = sig
 		same := w.prev[kh] == sig
 		var version string
