@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -123,7 +122,7 @@ func (e *exporter) noTiles(ctx context.Context, s delta.Store, snap *delta.Snaps
 }
 
 // levelsIn adds the levels of the source's tiles in data file a to levels, and every source
-// value it reads to near.
+// value it reads to near. It reads the source and level columns only.
 func (e *exporter) levelsIn(ctx context.Context, s delta.Store, a *delta.Add, levels map[int32]bool, near *nearest) (err error) {
 	defer recoverParquet(a.Path, &err)
 	f, err := openDataFile(ctx, s, a)
@@ -133,35 +132,31 @@ func (e *exporter) levelsIn(ctx context.Context, s delta.Store, a *delta.Add, le
 	if !e.codec.sameSchema(f.Schema()) {
 		return nil
 	}
-	buf := make([]parquet.Row, 8)
-	var t tile
+	sc, _ := f.Schema().Lookup(colSource)
+	lc, _ := f.Schema().Lookup(colLevel)
 	for _, rg := range f.RowGroups() {
-		rows := rg.Rows()
-		for {
-			if err := ctx.Err(); err != nil {
-				rows.Close()
-				return err
-			}
-			n, rerr := rows.ReadRows(buf)
-			for _, r := range buf[:n] {
-				if e.codec.decode(r, &t) != nil {
-					continue
-				}
-				if e.matches(t.Source) {
-					levels[t.Level] = true
-				} else {
-					near.add(t.Source, e.ids.id(t.Source))
-				}
-			}
-			if errors.Is(rerr, io.EOF) {
-				break
-			}
-			if rerr != nil {
-				rows.Close()
-				return fmt.Errorf("read data file %s: %w", a.Path, rerr)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		srcs, err := readStrings(rg.ColumnChunks()[sc.ColumnIndex])
+		if err != nil {
+			return fmt.Errorf("read %s of data file %s: %w", colSource, a.Path, err)
+		}
+		lvls, err := readColumn(rg.ColumnChunks()[lc.ColumnIndex], parquet.Value.Int32)
+		if err != nil {
+			return fmt.Errorf("read %s of data file %s: %w", colLevel, a.Path, err)
+		}
+		if len(srcs) != len(lvls) {
+			return fmt.Errorf("data file %s: %d sources for %d levels", a.Path, len(srcs), len(lvls))
+		}
+		for i, src := range srcs {
+			switch {
+			case e.matches(src):
+				levels[lvls[i]] = true
+			case i == 0 || src != srcs[i-1]: // a source's rows are together
+				near.add(src, e.ids.id(src))
 			}
 		}
-		rows.Close()
 	}
 	return nil
 }

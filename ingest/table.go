@@ -134,9 +134,14 @@ func readSourceColumns(ctx context.Context, s delta.Store, a *delta.Add) (_ []so
 }
 
 func readStrings(cc parquet.ColumnChunk) ([]string, error) {
+	return readColumn(cc, func(v parquet.Value) string { return string(v.ByteArray()) })
+}
+
+// readColumn reads the values of a column chunk of a required column, converted by conv.
+func readColumn[T any](cc parquet.ColumnChunk, conv func(parquet.Value) T) ([]T, error) {
 	pages := cc.Pages()
 	defer pages.Close()
-	var out []string
+	var out []T
 	var vals []parquet.Value
 	for {
 		p, err := pages.ReadPage()
@@ -152,7 +157,7 @@ func readStrings(cc parquet.ColumnChunk) ([]string, error) {
 			return nil, err
 		}
 		for _, v := range vals[:n] {
-			out = append(out, string(v.ByteArray()))
+			out = append(out, conv(v))
 		}
 	}
 }
