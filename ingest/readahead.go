@@ -75,13 +75,9 @@ type readAhead struct {
 // newReadAhead makes the readAhead of the object of r, its ring a file in dir (os.TempDir()
 // when empty); begin starts the stream, close stops it and removes the file.
 func newReadAhead(r *sourceRef, dir string) (*readAhead, error) {
-	f, err := os.CreateTemp(dir, "deltaraster-source-*")
+	f, err := unlinkedTemp(dir, "deltaraster-source-*", "source read-ahead file")
 	if err != nil {
-		return nil, fmt.Errorf("create source read-ahead file: %w", err)
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("unlink source read-ahead file: %w", err)
+		return nil, err
 	}
 	ra := &readAhead{store: r.store, key: r.key, size: r.size, f: f,
 		ring: min(readAheadRing, max(r.size, 1)), lead: readAheadLead, seekMin: readAheadSeekMin,

@@ -124,16 +124,22 @@ type fileOp struct {
 	done     chan fileResult // the outcome, sent once
 }
 
-// newSpool creates a tile spool in dir (os.TempDir() when empty) and unlinks it at once: the
-// open file lives on until it is closed, and a process killed mid-ingest leaves nothing behind.
+// newSpool creates a tile spool in dir (os.TempDir() when empty); see unlinkedTemp.
 func newSpool(dir string) (*os.File, error) {
-	f, err := os.CreateTemp(dir, "deltaraster-spool-*")
+	return unlinkedTemp(dir, "deltaraster-spool-*", "tile spool")
+}
+
+// unlinkedTemp creates a temporary file in dir (os.TempDir() when empty) and unlinks it at
+// once: the open file lives on until it is closed, and a process killed mid-ingest leaves
+// nothing behind. what names the file in errors.
+func unlinkedTemp(dir, pattern, what string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
-		return nil, fmt.Errorf("create tile spool: %w", err)
+		return nil, fmt.Errorf("create %s: %w", what, err)
 	}
 	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("unlink tile spool: %w", err)
+		return nil, fmt.Errorf("unlink %s: %w", what, err)
 	}
 	return f, nil
 }
@@ -350,14 +356,11 @@ func (w *batchWriter) writeFile(ctx context.Context, job fileJob, op, prev *file
 		f, err = w.encodeFile(ctx, job, path, nil)
 		return f, err
 	}
-	local, err := os.CreateTemp(w.opts.TempDir, "deltaraster-file-*")
+	local, err := unlinkedTemp(w.opts.TempDir, "deltaraster-file-*", "local copy")
 	if err != nil {
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
 	defer local.Close()
-	if err := os.Remove(local.Name()); err != nil {
-		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
-	}
 	f, err = w.encodeFile(ctx, job, path, local)
 	encoded = true
 	close(op.encoded)
