@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,13 +89,15 @@ type batchWriter struct {
 	spare   *os.File // the other spool: free, or read by the file being written
 	sw      *bufio.Writer
 	size    int64 // spool bytes
+	added   int64 // tile bytes added in this batch, every spool (Progress.TileBytes)
 	pending []spooled
 	spareP  []spooled // backing array for the next pending
 	written []writtenFile
 	onFile  func(writtenFile)
-	ops     []*fileOp // files being written, in the order they were cut
-	err     error     // sticky: the first background write error
-	upload  bool      // encode into local files and upload them (not a local store)
+	ops     []*fileOp    // files being written, in the order they were cut
+	err     error        // sticky: the first background write error
+	upload  bool         // encode into local files and upload them (not a local store)
+	encoded atomic.Int64 // Parquet bytes encoded in this batch, the file being encoded included
 
 	// Used by the background writer only (one at a time).
 	zstd  *pageCodec
@@ -193,6 +196,7 @@ func (w *batchWriter) add(ctx context.Context, t *tile) error {
 		}
 		sp.lens = append(sp.lens, int32(len(b)))
 		w.size += int64(len(b))
+		w.added += int64(len(b))
 	}
 	w.pending = append(w.pending, sp)
 	if w.size >= w.opts.TargetFileBytes {
@@ -282,6 +286,27 @@ func (w *batchWriter) wait() error {
 	return w.collect(true)
 }
 
+// waitTicking is wait that calls tick every interval until the files are written, after
+// recording those finished: the encoding of a batch's last file reports its progress.
+func (w *batchWriter) waitTicking(every time.Duration, tick func()) error {
+	if n := len(w.ops); n > 0 && tick != nil {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for last := w.ops[n-1]; ; {
+			select {
+			case <-last.uploaded:
+				return w.wait()
+			case <-t.C:
+				if err := w.collect(false); err != nil {
+					return err
+				}
+				tick()
+			}
+		}
+	}
+	return w.wait()
+}
+
 // collect records the files written, in order: all of them when block is set, else those
 // already done (up to the first still being written).
 func (w *batchWriter) collect(block bool) error {
@@ -322,13 +347,15 @@ type nopWriteCloser struct{ io.Writer }
 func (nopWriteCloser) Close() error { return nil }
 
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w     io.Writer
+	n     int64
+	total *atomic.Int64 // the batch's bytes encoded, read by the goroutine reporting progress
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.total.Add(int64(n))
 	return n, err
 }
 
@@ -398,7 +425,7 @@ func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, 
 		w.pw = nil // its state is unknown: the next file starts with a new writer
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
-	cw := &countingWriter{w: out}
+	cw := &countingWriter{w: out, total: &w.encoded}
 	if w.pw == nil {
 		opts := []parquet.WriterOption{
 			w.codec.schema,
