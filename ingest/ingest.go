@@ -320,7 +320,7 @@ func (in *ingestion) finish(ctx context.Context) error {
 // writeProgress is the Progress of the batch writer alone (no source).
 func (in *ingestion) writeProgress() Progress {
 	return Progress{FilesWritten: len(in.sum.Files), BytesWritten: in.sum.Bytes, TileBytes: in.w.added,
-		BytesEncoded: in.w.encoded.Load()}
+		TileBytesEncoded: in.w.encoded.Load()}
 }
 
 // writeError is an error of the batch writer (a data file the table's store did not take, the
@@ -446,7 +446,7 @@ func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterI
 		if o.Progress != nil {
 			o.Progress(Progress{Source: r.id, Level: int(t.Level), TilesDone: done, TilesTotal: total,
 				FilesWritten: len(w.written), BytesWritten: in.sum.Bytes, TileBytes: w.added,
-				BytesEncoded: w.encoded.Load()})
+				TileBytesEncoded: w.encoded.Load()})
 		}
 		return nil
 	})

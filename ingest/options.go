@@ -99,9 +99,9 @@ type Progress struct {
 	// TileBytes is the bytes of the tiles (pixels and footprints, before encoding) given to
 	// the batch's data files so far: it moves with every tile.
 	TileBytes int64 `json:"tileBytes"`
-	// BytesEncoded is the Parquet bytes encoded in this batch so far, the data file being
-	// encoded included: it moves while a file is encoded, before it is finished.
-	BytesEncoded int64 `json:"bytesEncoded"`
+	// TileBytesEncoded is the part of TileBytes encoded into data files so far, the file
+	// being encoded included: it moves while a file is encoded, before it is finished.
+	TileBytesEncoded int64 `json:"tileBytesEncoded"`
 }
 
 func (o *Options) fill() error {

@@ -29,8 +29,9 @@ func TestProgressBytesMove(t *testing.T) {
 	var prev Progress
 	tiles := 0
 	for i, p := range got {
-		if p.BytesEncoded < prev.BytesEncoded || p.TileBytes < prev.TileBytes || p.BytesEncoded < p.BytesWritten {
-			t.Errorf("progress %d went back or reports fewer bytes encoded than written: %+v after %+v", i, p, prev)
+		if p.TileBytesEncoded < prev.TileBytesEncoded || p.TileBytes < prev.TileBytes || p.BytesWritten < prev.BytesWritten ||
+			p.TileBytesEncoded > p.TileBytes {
+			t.Errorf("progress %d went back or reports more tile bytes encoded than given: %+v after %+v", i, p, prev)
 		}
 		if p.Source != "" {
 			tiles++
@@ -47,9 +48,9 @@ func TestProgressBytesMove(t *testing.T) {
 		t.Errorf("%d progress reports of a tile, want 6", tiles)
 	}
 	last := got[len(got)-1]
-	if last.FilesWritten != 2 || last.BytesWritten != sum.Bytes || last.BytesEncoded != sum.Bytes ||
+	if last.FilesWritten != 2 || last.BytesWritten != sum.Bytes || last.TileBytesEncoded != last.TileBytes ||
 		last.TileBytes < 6*tileBytes {
-		t.Errorf("last progress %+v; the batch wrote 2 files of %d bytes in all from 6 tiles of %d bytes", last, sum.Bytes, tileBytes)
+		t.Errorf("last progress %+v; the batch wrote 2 files of %d bytes in all from 6 tiles of %d bytes, all encoded", last, sum.Bytes, tileBytes)
 	}
 }
 

@@ -62,6 +62,15 @@ type spooled struct {
 	lens []int32
 }
 
+// size is the bytes of the tile's blobs.
+func (sp *spooled) size() int64 {
+	var n int64
+	for _, l := range sp.lens {
+		n += int64(l)
+	}
+	return n
+}
+
 // batchWriter turns tiles into data files. Tiles are appended to a local spool file until
 // their bytes reach the target file size; then they are sorted by (level, quadbin) and written
 // as one Parquet file (ZSTD pages, row groups cut by bytes, GeoParquet metadata) with
@@ -97,7 +106,7 @@ type batchWriter struct {
 	ops     []*fileOp    // files being written, in the order they were cut
 	err     error        // sticky: the first background write error
 	upload  bool         // encode into local files and upload them (not a local store)
-	encoded atomic.Int64 // Parquet bytes encoded in this batch, the file being encoded included
+	encoded atomic.Int64 // tile bytes encoded in this batch, the file being encoded included
 
 	// Used by the background writer only (one at a time).
 	zstd  *pageCodec
@@ -347,15 +356,13 @@ type nopWriteCloser struct{ io.Writer }
 func (nopWriteCloser) Close() error { return nil }
 
 type countingWriter struct {
-	w     io.Writer
-	n     int64
-	total *atomic.Int64 // the batch's bytes encoded, read by the goroutine reporting progress
+	w io.Writer
+	n int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
-	c.total.Add(int64(n))
 	return n, err
 }
 
@@ -425,7 +432,7 @@ func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, 
 		w.pw = nil // its state is unknown: the next file starts with a new writer
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
-	cw := &countingWriter{w: out, total: &w.encoded}
+	cw := &countingWriter{w: out}
 	if w.pw == nil {
 		opts := []parquet.WriterOption{
 			w.codec.schema,
@@ -465,6 +472,8 @@ func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, 
 		}
 		st.add(&t)
 		sources[t.Source] = t.SourceVersion
+		// Read by the goroutine reporting progress (Progress.TileBytesEncoded).
+		w.encoded.Add(sp.size())
 		if pw.Size()-rgBase >= w.opts.RowGroupBytes {
 			if err := pw.Flush(); err != nil {
 				return abort(err)

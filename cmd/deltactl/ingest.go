@@ -223,7 +223,8 @@ func runIngest(cmd *cobra.Command, url string, sources []string, opts ingest.Opt
 }
 
 // ingestBar draws the progress of an Ingest on bar: the source being read, its tiles, the
-// bytes of the tiles given to data files, the bytes encoded so far and the data files written.
+// bytes of the tiles given to data files and how many of them are encoded so far, and the
+// data files written.
 type ingestBar struct {
 	bar     *progress
 	mu      sync.Mutex
@@ -240,22 +241,19 @@ func (b *ingestBar) report(p ingest.Progress) {
 		}
 		b.cur = p
 	} else {
-		// A data file finished, or the last one being encoded: the source's line stays, with
-		// the tile bytes of its tile count (a file is cut as a tile is added, before the
-		// tile's own report).
-		b.cur.FilesWritten, b.cur.BytesWritten, b.cur.BytesEncoded = p.FilesWritten, p.BytesWritten, p.BytesEncoded
-		if b.cur.Source == "" {
-			b.cur.TileBytes = p.TileBytes
-		}
+		// A data file finished, or the last one being encoded: the source's line stays.
+		b.cur.FilesWritten, b.cur.BytesWritten = p.FilesWritten, p.BytesWritten
+		b.cur.TileBytes, b.cur.TileBytesEncoded = p.TileBytes, p.TileBytesEncoded
 	}
 	c := &b.cur
 	if c.Source == "" {
-		b.bar.update("ingest: %v of tiles, %v encoded, %s written", sizeOf(c.TileBytes), sizeOf(c.BytesEncoded),
-			plural(c.FilesWritten, "file"))
+		b.bar.update("ingest: %v of tiles, %v encoded; %s (%v) written", sizeOf(c.TileBytes), sizeOf(c.TileBytesEncoded),
+			plural(c.FilesWritten, "file"), sizeOf(c.BytesWritten))
 		return
 	}
-	b.bar.update("ingest %s: level %d, tile %d/%d; %v of tiles, %v encoded, %s written", c.Source, c.Level,
-		c.TilesDone, c.TilesTotal, sizeOf(c.TileBytes), sizeOf(c.BytesEncoded), plural(c.FilesWritten, "file"))
+	b.bar.update("ingest %s: level %d, tile %d/%d; %v of tiles, %v encoded; %s (%v) written", c.Source, c.Level,
+		c.TilesDone, c.TilesTotal, sizeOf(c.TileBytes), sizeOf(c.TileBytesEncoded), plural(c.FilesWritten, "file"),
+		sizeOf(c.BytesWritten))
 }
 
 // finish ends the bar with what the batch read and wrote.

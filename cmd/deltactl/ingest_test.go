@@ -392,18 +392,18 @@ func TestIngestProgress(t *testing.T) {
 		return buf.String()
 	}
 	if got, want := step(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 3, TilesTotal: 12, TileBytes: 3 * 64 << 10}),
-		"\r\033[Kingest /data/a.tif: level 1, tile 3/12; 192 KiB of tiles, 0 bytes encoded, 0 files written"; got != want {
+		"\r\033[Kingest /data/a.tif: level 1, tile 3/12; 192 KiB of tiles, 0 bytes encoded; 0 files (0 bytes) written"; got != want {
 		t.Errorf("progress line %q, want %q", got, want)
 	}
 	// No data file is finished yet: the bytes of the tiles move.
-	if got := step(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 4, TilesTotal: 12, TileBytes: 4 * 64 << 10}); !strings.Contains(got, "tile 4/12; 256 KiB of tiles, 0 bytes encoded, 0 files written") {
+	if got := step(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 4, TilesTotal: 12, TileBytes: 4 * 64 << 10}); !strings.Contains(got, "tile 4/12; 256 KiB of tiles, 0 bytes encoded; 0 files (0 bytes) written") {
 		t.Errorf("progress line after a 4th tile %q", got)
 	}
 	// A data file being encoded: its bytes move, the source's line stays.
-	if got := step(ingest.Progress{TileBytes: 4 * 64 << 10, BytesEncoded: 100 << 10}); !strings.Contains(got, "/data/a.tif: level 1, tile 4/12; 256 KiB of tiles, 100 KiB encoded, 0 files written") {
+	if got := step(ingest.Progress{TileBytes: 4 * 64 << 10, TileBytesEncoded: 100 << 10}); !strings.Contains(got, "/data/a.tif: level 1, tile 4/12; 256 KiB of tiles, 100 KiB encoded; 0 files (0 bytes) written") {
 		t.Errorf("progress line while a file is encoded %q", got)
 	}
-	if got := step(ingest.Progress{FilesWritten: 1, BytesWritten: 120 << 10, TileBytes: 5 * 64 << 10, BytesEncoded: 120 << 10}); !strings.Contains(got, "/data/a.tif: level 1, tile 4/12; 256 KiB of tiles, 120 KiB encoded, 1 file written") {
+	if got := step(ingest.Progress{FilesWritten: 1, BytesWritten: 60 << 10, TileBytes: 5 * 64 << 10, TileBytesEncoded: 5 * 64 << 10}); !strings.Contains(got, "/data/a.tif: level 1, tile 4/12; 320 KiB of tiles, 320 KiB encoded; 1 file (60 KiB) written") {
 		t.Errorf("progress line after a file %q", got)
 	}
 	// Within a tenth of a second of the last redraw, nothing is drawn.

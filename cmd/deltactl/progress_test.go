@@ -73,7 +73,7 @@ func TestProgressOnTerminal(t *testing.T) {
 	if !strings.HasPrefix(out, "added ") || strings.Contains(out, "\033") {
 		t.Errorf("ingest's standard output:\n%q", out)
 	}
-	first := regexp.MustCompile(`\033\[Kingest [^:]*rgb\.tif: level 0, tile 1/\d+; ([1-9][0-9.]* KiB) of tiles, 0 bytes encoded, 0 files written`)
+	first := regexp.MustCompile(`\033\[Kingest [^:]*rgb\.tif: level 0, tile 1/\d+; ([1-9][0-9.]* KiB) of tiles, 0 bytes encoded; 0 files \(0 bytes\) written`)
 	if !first.MatchString(term) {
 		t.Errorf("ingest drew no tile bytes at its first tile, before any file was written:\n%q", term)
 	}
