@@ -307,7 +307,7 @@ func (w *batchWriter) waitTicking(every time.Duration, tick func()) error {
 				return w.wait()
 			case <-t.C:
 				if err := w.collect(false); err != nil {
-					return err
+					return w.wait() // a file failed: wait for the rest, as wait does
 				}
 				tick()
 			}
