@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestProgressBytesMove: the bytes a Progress reports move with every tile, before any data
@@ -93,5 +94,26 @@ func TestExportProgress(t *testing.T) {
 				t.Errorf("progress %+v\nwant     %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestWaitTicking: while the last data file is being written, waitTicking calls tick every
+// interval, and returns once the file is recorded.
+func TestWaitTicking(t *testing.T) {
+	w := &batchWriter{}
+	op := &fileOp{encoded: make(chan struct{}), uploaded: make(chan struct{}), done: make(chan fileResult, 1)}
+	w.ops = []*fileOp{op}
+	go func() {
+		time.Sleep(350 * time.Millisecond)
+		close(op.encoded)
+		close(op.uploaded)
+		op.done <- fileResult{f: writtenFile{Path: "part-1.parquet", Size: 10}}
+	}()
+	ticks := 0
+	if err := w.waitTicking(100*time.Millisecond, func() { ticks++ }); err != nil {
+		t.Fatal(err)
+	}
+	if ticks < 1 || ticks > 4 || len(w.written) != 1 || len(w.ops) != 0 {
+		t.Errorf("%d ticks in 350 ms at 100 ms, %d files recorded, %d still written; want 1 to 4 (about 3), 1 and 0", ticks, len(w.written), len(w.ops))
 	}
 }
