@@ -69,8 +69,9 @@ servers:
 	fi
 
 build: deps
-	$(GO) build -o bin/deltactl ./cmd/deltactl
-	$(GO) build -o bin/ingestd ./cmd/ingestd
+	@echo "build: bin/deltactl and bin/ingestd"
+	@$(GO) build -o bin/deltactl ./cmd/deltactl
+	@$(GO) build -o bin/ingestd ./cmd/ingestd
 
 ## test: every test, the fuzz targets' seed corpora included.
 test: deps servers
@@ -82,42 +83,15 @@ test: deps servers
 	$(GO) test -race -short -count=1 -timeout 30m ./delta/... ./checkpoint/...
 
 ## demo: build, make a few rasters with GDAL's tools, ingest them into a local table, ingest
-## again after one changed, show the table, export one back as a COG and gdalinfo it; then
-## ingestd watches a directory while the demo drops the scenes into it.
+## again after one changed, export one back as a COG, optimize, checkpoint and vacuum; then
+## ingestd watches a directory while the demo drops the scenes into it. One line per step
+## (deploy/demo.sh); every command's whole output goes to $(DEMO_DIR).log.
 demo: build
-	rm -rf $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT) $(DEMO_DIR)-ingestd
-	sh testdata/make.sh $(DEMO_SRC)
-	@# Two more scenes of rgb.tif's band layout: its eastern neighbour, and a COG with 2 overviews
-	@# to its south.
-	gdal_translate -q -a_ullr 503000 4650000 506000 4648000 $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif
-	gdal_translate -q -a_ullr 500000 4648000 503000 4646000 -of COG -co BLOCKSIZE=128 \
-	  -co OVERVIEWS=AUTO -co OVERVIEW_COUNT=2 -co RESAMPLING=NEAREST \
-	  $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-south-cog.tif
-	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif
-	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb-south-cog.tif
-	@# Again, after rgb-east.tif changed: rgb.tif is unchanged and adds nothing, rgb-east.tif's
-	@# tiles are replaced.
-	touch $(DEMO_SRC)/rgb-east.tif
-	./bin/deltactl ingest $(DEMO_DIR) $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif
-	./bin/deltactl info $(DEMO_DIR)
-	./bin/deltactl history $(DEMO_DIR)
-	./bin/deltactl export $(DEMO_DIR) --source $(DEMO_SRC)/rgb-south-cog.tif --out $(DEMO_OUT) --format COG
-	gdalinfo $(DEMO_OUT)
-	@# Maintenance: merge the small files clustered by quadbin, checkpoint, then vacuum. The
-	@# demo forces a zero retention so the merged-away files go now; never do that beside
-	@# live readers.
-	./bin/deltactl optimize $(DEMO_DIR) --cluster-by quadbin
-	./bin/deltactl checkpoint $(DEMO_DIR)
-	./bin/deltactl vacuum $(DEMO_DIR) --full --dry-run --retention 1ns --force-retention
-	./bin/deltactl vacuum $(DEMO_DIR) --full --retention 1ns --force-retention
-	./bin/deltactl info $(DEMO_DIR)
-	@# The daemon: ingestd watches $(DEMO_DIR)-ingestd/in, the scenes are dropped there, the
-	@# table's history and a few metrics are shown, and SIGTERM stops it (exit 0).
-	sh deploy/demo-ingestd.sh bin $(DEMO_DIR)-ingestd $(DEMO_SRC)/rgb.tif $(DEMO_SRC)/rgb-east.tif $(DEMO_SRC)/rgb-south-cog.tif
+	@sh deploy/demo.sh bin $(DEMO_DIR)
 
 ## bench: the benchmarks whose figures are in bench/RESULTS.md.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 5x -count 5 ./bench/
 
 clean:
-	rm -rf bin $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT) $(DEMO_DIR)-ingestd
+	rm -rf bin $(DEMO_DIR) $(DEMO_SRC) $(DEMO_OUT) $(DEMO_DIR)-ingestd $(DEMO_DIR).log

@@ -5,8 +5,8 @@
 #
 # starts BIN/ingestd watching WORK/in (table WORK/table, metrics on a free port), waits until it
 # is ready (/readyz), drops the scenes into WORK/in (each through a hidden name and a rename),
-# waits until /metrics counts them added, prints the table's history (BIN/deltactl) and a few
-# lines of /metrics, and stops ingestd with SIGTERM (exit status 0 expected). One line per step;
+# waits until /metrics counts them added, prints the table's history (version, time and
+# operation of each commit, from BIN/deltactl) and a few values of /metrics, and stops ingestd with SIGTERM (exit status 0 expected). One line per step;
 # ingestd's log is printed only when a step fails. Whatever happens, no ingestd is left running.
 set -eu
 
@@ -82,10 +82,11 @@ all_added() {
 }
 waitfor "the scenes committed" all_added "$@"
 echo "ingestd: $# scenes added in $(metric deltaraster_ingestd_commits_total) commit(s); the table's history:"
-"$bin/deltactl" history "$table"
+"$bin/deltactl" history "$table" | awk '{ printf "  %-8s %-21s %s\n", $1, $2, $3 }'
 
-echo "a few lines of /metrics:"
-curl -sf "http://$addr/metrics" | grep -E '^deltaraster_ingestd_(sources_total|tiles_total|commits_total|last_version|backlog)'
+echo "/metrics: sources added $(metric 'deltaraster_ingestd_sources_total{result="added"}'), tiles $(metric deltaraster_ingestd_tiles_total)," \
+	"commits $(metric deltaraster_ingestd_commits_total), last version $(metric deltaraster_ingestd_last_version)," \
+	"backlog $(metric deltaraster_ingestd_backlog)"
 
 kill -TERM "$pid"
 status=0

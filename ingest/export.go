@@ -149,6 +149,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	}
 	var dst *godal.Dataset
 	wroteOut = true
+	e.progress(ExportTranslate)
 	if format == "COG" {
 		dst, err = src.Translate(out, sw, godal.DriverName("COG"), godal.CreationOption("COMPRESS=DEFLATE", "BLOCKSIZE="+strconv.Itoa(blockSize(e.size)), "BIGTIFF=IF_SAFER"), godal.ErrLogger(e.eh))
 	} else {
@@ -218,6 +219,17 @@ type exporter struct {
 	// outside counts the source's tiles at the level outside the bbox; extent is their union.
 	outside int64
 	extent  [4]float64
+	tiles   int64 // written
+}
+
+// progress counts a tile written (stage ExportTiles) and reports the stage.
+func (e *exporter) progress(stage string) {
+	if stage == ExportTiles {
+		e.tiles++
+	}
+	if e.opts.Progress != nil {
+		e.opts.Progress(ExportProgress{Stage: stage, Tiles: e.tiles})
+	}
 }
 
 // missed notes a tile of the source at the level that the bbox does not intersect.
@@ -365,6 +377,7 @@ func (e *exporter) readFile(ctx context.Context, s delta.Store, a *delta.Add) (e
 					rows.Close()
 					return fmt.Errorf("data file %s: tile %d,%d: %w", a.Path, t.Col, t.Row, err)
 				}
+				e.progress(ExportTiles)
 			}
 			if errors.Is(rerr, io.EOF) {
 				break

@@ -46,8 +46,18 @@ func exportToStore(ctx context.Context, store delta.Store, opts ExportOptions, b
 	defer os.Remove(local)
 	remote := opts.Out
 	opts.Out = local
+	var last ExportProgress
+	if report := opts.Progress; report != nil {
+		opts.Progress = func(p ExportProgress) {
+			last = p
+			report(p)
+		}
+	}
 	if err := Export(ctx, store, opts); err != nil {
 		return err
+	}
+	if opts.Progress != nil {
+		opts.Progress(ExportProgress{Stage: ExportUpload, Tiles: last.Tiles})
 	}
 	if err := upload(ctx, local, bucket, key, opts.StoreOptions); err != nil {
 		return fmt.Errorf("export %s level %d: upload to %s: %w", opts.Source, opts.Level, remote, err)

@@ -279,7 +279,7 @@ func (in *ingestion) prepare(ctx context.Context, sources []string) error {
 		in.sum.Files = append(in.sum.Files, f.Path)
 		in.sum.Bytes += f.Size
 		if o.Progress != nil {
-			o.Progress(Progress{FilesWritten: len(in.sum.Files), BytesWritten: in.sum.Bytes})
+			o.Progress(in.writeProgress())
 		}
 	}
 	if err := in.write(ctx, p, todo, c, w); err != nil {
@@ -296,7 +296,11 @@ func (in *ingestion) finish(ctx context.Context) error {
 	}
 	// The last data file may still be being encoded (write); once it is, the writer's
 	// buffers go while the commit waits on the store.
-	if err := in.w.wait(); err != nil {
+	var tick func()
+	if in.opts.Progress != nil {
+		tick = func() { in.opts.Progress(in.writeProgress()) }
+	}
+	if err := in.w.waitTicking(200*time.Millisecond, tick); err != nil {
 		return uncommitted(in.w, err)
 	}
 	in.w.idle()
@@ -311,6 +315,12 @@ func (in *ingestion) finish(ctx context.Context) error {
 		return uncommitted(in.w, err)
 	}
 	return nil
+}
+
+// writeProgress is the Progress of the batch writer alone (no source).
+func (in *ingestion) writeProgress() Progress {
+	return Progress{FilesWritten: len(in.sum.Files), BytesWritten: in.sum.Bytes, TileBytes: in.w.added,
+		TileBytesEncoded: in.w.encoded.Load()}
 }
 
 // writeError is an error of the batch writer (a data file the table's store did not take, the
@@ -435,7 +445,8 @@ func (in *ingestion) tileSource(ctx context.Context, r *sourceRef, info *rasterI
 		}
 		if o.Progress != nil {
 			o.Progress(Progress{Source: r.id, Level: int(t.Level), TilesDone: done, TilesTotal: total,
-				FilesWritten: len(w.written), BytesWritten: in.sum.Bytes})
+				FilesWritten: len(w.written), BytesWritten: in.sum.Bytes, TileBytes: w.added,
+				TileBytesEncoded: w.encoded.Load()})
 		}
 		return nil
 	})

@@ -61,8 +61,9 @@ type Options struct {
 	TempDir string
 	// Logger receives GDAL warnings and progress notes (default slog.Default()).
 	Logger *slog.Logger
-	// Progress, when set, is called after each tile and each finished data file, from the
-	// goroutine that called Ingest.
+	// Progress, when set, is called after each tile, each finished data file, and every 200
+	// ms while the batch's last data file is encoded, from the goroutine that called Ingest
+	// (or Commit). It should return quickly: it holds up the ingest.
 	Progress func(Progress)
 	// Txn are the options of the Delta transactions (retries, clock, post-commit hook).
 	Txn delta.TxnOptions
@@ -95,6 +96,12 @@ type Progress struct {
 	TilesTotal   int64  `json:"tilesTotal"`   // tile slots of this source (all levels)
 	FilesWritten int    `json:"filesWritten"` // data files finished in this batch
 	BytesWritten int64  `json:"bytesWritten"` // their bytes
+	// TileBytes is the bytes of the tiles (pixels and footprints, before encoding) given to
+	// the batch's data files so far: it moves with every tile.
+	TileBytes int64 `json:"tileBytes"`
+	// TileBytesEncoded is the part of TileBytes encoded into data files so far, the file
+	// being encoded included: it moves while a file is encoded, before it is finished.
+	TileBytesEncoded int64 `json:"tileBytesEncoded"`
 }
 
 func (o *Options) fill() error {
@@ -171,4 +178,20 @@ type ExportOptions struct {
 	TempDir string
 	// Logger receives GDAL warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Progress, when set, is called after each tile written and as each later stage begins,
+	// from the goroutine that called Export. It should return quickly: it holds up the export.
+	Progress func(ExportProgress)
+}
+
+// The stages of an Export (ExportProgress.Stage).
+const (
+	ExportTiles     = "tiles"     // writing the tiles into a GeoTIFF
+	ExportTranslate = "translate" // translating the scratch GeoTIFF to the output (COG, or the --bbox window)
+	ExportUpload    = "upload"    // uploading the output to its store
+)
+
+// ExportProgress reports how far an Export is.
+type ExportProgress struct {
+	Stage string `json:"stage"` // ExportTiles, ExportTranslate or ExportUpload
+	Tiles int64  `json:"tiles"` // tiles written so far (all of them after ExportTiles)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,6 +62,15 @@ type spooled struct {
 	lens []int32
 }
 
+// size is the bytes of the tile's blobs.
+func (sp *spooled) size() int64 {
+	var n int64
+	for _, l := range sp.lens {
+		n += int64(l)
+	}
+	return n
+}
+
 // batchWriter turns tiles into data files. Tiles are appended to a local spool file until
 // their bytes reach the target file size; then they are sorted by (level, quadbin) and written
 // as one Parquet file (ZSTD pages, row groups cut by bytes, GeoParquet metadata) with
@@ -88,13 +98,15 @@ type batchWriter struct {
 	spare   *os.File // the other spool: free, or read by the file being written
 	sw      *bufio.Writer
 	size    int64 // spool bytes
+	added   int64 // tile bytes added in this batch, every spool (Progress.TileBytes)
 	pending []spooled
 	spareP  []spooled // backing array for the next pending
 	written []writtenFile
 	onFile  func(writtenFile)
-	ops     []*fileOp // files being written, in the order they were cut
-	err     error     // sticky: the first background write error
-	upload  bool      // encode into local files and upload them (not a local store)
+	ops     []*fileOp    // files being written, in the order they were cut
+	err     error        // sticky: the first background write error
+	upload  bool         // encode into local files and upload them (not a local store)
+	encoded atomic.Int64 // tile bytes encoded in this batch, the file being encoded included
 
 	// Used by the background writer only (one at a time).
 	zstd  *pageCodec
@@ -199,6 +211,7 @@ func (w *batchWriter) add(ctx context.Context, t *tile) error {
 		}
 		sp.lens = append(sp.lens, int32(len(b)))
 		w.size += int64(len(b))
+		w.added += int64(len(b))
 	}
 	w.pending = append(w.pending, sp)
 	if w.size >= w.opts.TargetFileBytes {
@@ -286,6 +299,27 @@ func (w *batchWriter) cut(ctx context.Context) error {
 // wait waits for every data file being written and records them.
 func (w *batchWriter) wait() error {
 	return w.collect(true)
+}
+
+// waitTicking is wait that calls tick every interval until the files are written, after
+// recording those finished: the encoding of a batch's last file reports its progress.
+func (w *batchWriter) waitTicking(every time.Duration, tick func()) error {
+	if n := len(w.ops); n > 0 && tick != nil {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for last := w.ops[n-1]; ; {
+			select {
+			case <-last.uploaded:
+				return w.wait()
+			case <-t.C:
+				if err := w.collect(false); err != nil {
+					return w.wait() // a file failed: wait for the rest, as wait does
+				}
+				tick()
+			}
+		}
+	}
+	return w.wait()
 }
 
 // collect records the files written, in order: all of them when block is set, else those
@@ -441,6 +475,8 @@ func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, 
 		}
 		st.add(&t)
 		sources[t.Source] = t.SourceVersion
+		// Read by the goroutine reporting progress (Progress.TileBytesEncoded).
+		w.encoded.Add(sp.size())
 		if pw.Size()-rgBase >= w.opts.RowGroupBytes {
 			if err := pw.Flush(); err != nil {
 				return abort(err)

@@ -65,14 +65,14 @@ larger. GOMEMLIMIT, when set, is used instead.`,
 					return err
 				}
 			}
-			bar := newProgress(cmd.ErrOrStderr())
+			bar := newProgress(cmd.ErrOrStderr(), asJSON)
 			defer bar.done()
 			res, err := checkpoint.Write(ctx, st, version, checkpoint.Options{
 				BatchRows:       batchRows,
 				Progress:        func(n int64) { bar.update("checkpoint %s: %d file actions written", args[0], n) },
 				SoftMemoryLimit: true,
 			})
-			bar.done()
+			bar.end(err)
 			if err != nil {
 				return err
 			}
@@ -131,13 +131,13 @@ touched (that is vacuum's job).`,
 				return err
 			}
 			defer st.Close()
-			bar := newProgress(cmd.ErrOrStderr())
+			bar := newProgress(cmd.ErrOrStderr(), asJSON)
 			defer bar.done()
 			res, err := checkpoint.CleanupMetadata(ctx, st, checkpoint.CleanupOptions{
 				DryRun: dryRun, Retention: time.Duration(retention),
 				Progress: func(done, total int) { bar.update("cleanup %s: %d/%d files", args[0], done, total) },
 			})
-			bar.done()
+			bar.end(err)
 			if err != nil {
 				return err
 			}

@@ -118,15 +118,19 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 		return err
 	}
 	defer st.Close()
-	bar := newProgress(cmd.ErrOrStderr())
-	defer bar.done()
-	bar.update("export %s level %d to %s (%s)...", opts.Source, opts.Level, opts.Out, opts.Format)
+	bar := &exportBar{bar: newProgress(cmd.ErrOrStderr(), asJSON), opts: &opts}
+	defer bar.bar.done()
+	if bar.bar.on {
+		opts.Progress = bar.report
+		bar.report(ingest.ExportProgress{Stage: ingest.ExportTiles})
+	}
 	start := time.Now()
 	err = ingest.Export(ctx, st, opts)
-	bar.done()
 	if err != nil {
+		bar.bar.done()
 		return err
 	}
+	bar.finish()
 	elapsed := time.Since(start)
 	var n int64 = -1
 	if s, err := ingest.OutSize(ctx, opts.Out, opts.StoreOptions...); err == nil {
@@ -152,6 +156,63 @@ func runExport(cmd *cobra.Command, table string, opts ingest.ExportOptions, asJS
 	fmt.Fprintf(w, "exported %s level %d from %s to %s (%s, %s, %s)\n",
 		opts.Source, opts.Level, table, opts.Out, opts.Format, formatSize(n), elapsed.Round(time.Millisecond))
 	return nil
+}
+
+// exportBar draws the progress of an Export on bar: the tiles written, then the translation
+// to COG (or to the --bbox window) and the upload, each stage with its own line.
+type exportBar struct {
+	bar   *progress
+	opts  *ingest.ExportOptions
+	stage string
+	tiles int64
+	begun time.Time // of the stage
+	steps []string  // the stages after the tiles, with their times
+}
+
+func (b *exportBar) report(p ingest.ExportProgress) {
+	b.tiles = p.Tiles
+	head := fmt.Sprintf("export %s level %d: ", b.opts.Source, b.opts.Level)
+	if p.Stage == ingest.ExportTiles {
+		b.stage = p.Stage
+		b.bar.update("%s%s written", head, count(p.Tiles, "tile"))
+		return
+	}
+	b.endStage()
+	b.stage, b.begun = p.Stage, time.Now()
+	switch p.Stage {
+	case ingest.ExportTranslate:
+		b.bar.now("%s%s written; translating to %s...", head, count(p.Tiles, "tile"), b.translation())
+	case ingest.ExportUpload:
+		b.bar.now("%s%s written; uploading to %s...", head, count(p.Tiles, "tile"), b.opts.Out)
+	}
+}
+
+// translation names what the translate stage makes.
+func (b *exportBar) translation() string {
+	if b.opts.Format == "COG" {
+		return "COG"
+	}
+	return "the bbox's window"
+}
+
+// endStage notes the time the stage after the tiles took.
+func (b *exportBar) endStage() {
+	d := elapsed(time.Since(b.begun))
+	switch b.stage {
+	case ingest.ExportTranslate:
+		b.steps = append(b.steps, "translated to "+b.translation()+" in "+d)
+	case ingest.ExportUpload:
+		b.steps = append(b.steps, "uploaded in "+d)
+	}
+}
+
+func (b *exportBar) finish() {
+	if !b.bar.on {
+		return
+	}
+	b.endStage()
+	b.bar.finish("export %s level %d: %s written%s", b.opts.Source, b.opts.Level, count(b.tiles, "tile"),
+		strings.Join(append([]string{""}, b.steps...), ", "))
 }
 
 // parseBBox parses xmin,ymin,xmax,ymax in longitude and latitude degrees.

@@ -143,11 +143,17 @@ func runIngest(cmd *cobra.Command, url string, sources []string, opts ingest.Opt
 		return err
 	}
 	defer st.Close()
-	bar := newProgress(cmd.ErrOrStderr())
-	defer bar.done()
-	opts.Progress = ingestProgress(bar)
+	bar := &ingestBar{bar: newProgress(cmd.ErrOrStderr(), asJSON)}
+	defer bar.bar.done()
+	if bar.bar.on {
+		opts.Progress = bar.report
+	}
 	sum, err := ingest.Ingest(ctx, st, sources, opts)
-	bar.done()
+	if err != nil {
+		bar.bar.done()
+	} else {
+		bar.finish(sum)
+	}
 	if err != nil {
 		if sum.Committed {
 			return fmt.Errorf("ingest into %s committed version %d, then: %w", url, sum.Version, err)
@@ -216,29 +222,56 @@ func runIngest(cmd *cobra.Command, url string, sources []string, opts ingest.Opt
 	return nil
 }
 
-// ingestProgress draws the progress of an Ingest on bar: the source being read, its tiles,
-// and the data files written so far.
-func ingestProgress(bar *progress) func(ingest.Progress) {
-	var (
-		mu  sync.Mutex
-		cur ingest.Progress
-	)
-	return func(p ingest.Progress) {
-		mu.Lock()
-		defer mu.Unlock()
-		if p.Source != "" {
-			cur = p
-		} else {
-			cur.FilesWritten, cur.BytesWritten = p.FilesWritten, p.BytesWritten
-		}
-		if cur.Source == "" {
-			bar.update("ingest: %s, %s written", plural(cur.FilesWritten, "file"), byteSize(cur.BytesWritten))
-			return
-		}
-		bar.update("ingest %s: level %d, tile %d/%d; %s, %s written", cur.Source, cur.Level, cur.TilesDone,
-			cur.TilesTotal, plural(cur.FilesWritten, "file"), byteSize(cur.BytesWritten))
-	}
+// ingestBar draws the progress of an Ingest on bar: the source being read, its tiles, the
+// bytes of the tiles given to data files and how many of them are encoded so far, and the
+// data files written.
+type ingestBar struct {
+	bar     *progress
+	mu      sync.Mutex
+	cur     ingest.Progress
+	sources int // sources whose tiles were read
 }
+
+func (b *ingestBar) report(p ingest.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p.Source != "" {
+		if p.Source != b.cur.Source {
+			b.sources++
+		}
+		b.cur = p
+	} else {
+		// A data file finished, or the last one being encoded: the source's line stays.
+		b.cur.FilesWritten, b.cur.BytesWritten = p.FilesWritten, p.BytesWritten
+		b.cur.TileBytes, b.cur.TileBytesEncoded = p.TileBytes, p.TileBytesEncoded
+	}
+	c := &b.cur
+	if c.Source == "" {
+		b.bar.update("ingest: %v of tiles, %v encoded; %s (%v) written", sizeOf(c.TileBytes), sizeOf(c.TileBytesEncoded),
+			plural(c.FilesWritten, "file"), sizeOf(c.BytesWritten))
+		return
+	}
+	b.bar.update("ingest %s: level %d, tile %d/%d; %v of tiles, %v encoded; %s (%v) written", c.Source, c.Level,
+		c.TilesDone, c.TilesTotal, sizeOf(c.TileBytes), sizeOf(c.TileBytesEncoded), plural(c.FilesWritten, "file"),
+		sizeOf(c.BytesWritten))
+}
+
+// finish ends the bar with what the batch read and wrote.
+func (b *ingestBar) finish(sum ingest.Summary) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sources == 0 {
+		b.bar.done() // every source was in the table already: nothing was drawn
+		return
+	}
+	b.bar.finish("ingest: %s read from %s; %s of tiles encoded into %s (%s)", count(sum.Tiles+sum.EmptyTiles, "tile"),
+		plural(b.sources, "source"), size(b.cur.TileBytes), plural(len(sum.Files), "file"), size(sum.Bytes))
+}
+
+// sizeOf is a size formatted only when drawn (see size).
+type sizeOf int64
+
+func (n sizeOf) String() string { return size(int64(n)) }
 
 // warnLogger logs GDAL warnings (and worse) to w; the library's progress notes are left out.
 func warnLogger(w io.Writer) *slog.Logger {

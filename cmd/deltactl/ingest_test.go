@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -377,31 +378,84 @@ func TestByteSize(t *testing.T) {
 	}
 }
 
-// TestIngestProgress draws the progress line as a terminal would get it.
+// TestIngestProgress draws the progress line as a terminal would get it, fed the reports of
+// an Ingest: the bytes move with every tile before the first data file is finished, and the
+// bar ends with a one-line summary.
 func TestIngestProgress(t *testing.T) {
 	var buf bytes.Buffer
-	bar := &progress{w: &buf, on: true}
-	f := ingestProgress(bar)
-	f(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 3, TilesTotal: 12})
-	if got, want := buf.String(), "\r\033[Kingest /data/a.tif: level 1, tile 3/12; 0 files, 0B written"; got != want {
+	bar := &ingestBar{bar: &progress{w: &buf, on: true, start: time.Now()}}
+	step := func(p ingest.Progress) string {
+		t.Helper()
+		bar.bar.last = time.Time{} // redraws are at most ten a second: each step is drawn
+		buf.Reset()
+		bar.report(p)
+		return buf.String()
+	}
+	if got, want := step(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 3, TilesTotal: 12, TileBytes: 3 * 64 << 10}),
+		"\r\033[Kingest /data/a.tif: level 1, tile 3/12; 192 KiB of tiles, 0 bytes encoded; 0 files (0 bytes) written"; got != want {
 		t.Errorf("progress line %q, want %q", got, want)
 	}
-	// Redraws are at most ten a second; a file finished keeps the source's line.
-	bar.last = time.Time{}
-	buf.Reset()
-	f(ingest.Progress{FilesWritten: 1, BytesWritten: 64 << 10})
-	if got := buf.String(); !strings.Contains(got, "/data/a.tif: level 1, tile 3/12; 1 file, 64KiB written") {
+	// No data file is finished yet: the bytes of the tiles move.
+	if got := step(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 4, TilesTotal: 12, TileBytes: 4 * 64 << 10}); !strings.Contains(got, "tile 4/12; 256 KiB of tiles, 0 bytes encoded; 0 files (0 bytes) written") {
+		t.Errorf("progress line after a 4th tile %q", got)
+	}
+	// A data file being encoded: its bytes move, the source's line stays.
+	if got := step(ingest.Progress{TileBytes: 4 * 64 << 10, TileBytesEncoded: 100 << 10}); !strings.Contains(got, "/data/a.tif: level 1, tile 4/12; 256 KiB of tiles, 100 KiB encoded; 0 files (0 bytes) written") {
+		t.Errorf("progress line while a file is encoded %q", got)
+	}
+	if got := step(ingest.Progress{FilesWritten: 1, BytesWritten: 60 << 10, TileBytes: 5 * 64 << 10, TileBytesEncoded: 5 * 64 << 10}); !strings.Contains(got, "/data/a.tif: level 1, tile 4/12; 320 KiB of tiles, 320 KiB encoded; 1 file (60 KiB) written") {
 		t.Errorf("progress line after a file %q", got)
 	}
-	bar.done()
-	if !strings.HasSuffix(buf.String(), "\r\033[K") {
-		t.Errorf("done did not clear the line: %q", buf.String())
-	}
-	// Off a terminal, nothing is drawn.
+	// Within a tenth of a second of the last redraw, nothing is drawn.
 	buf.Reset()
-	off := newProgress(&buf)
-	ingestProgress(off)(ingest.Progress{Source: "/data/a.tif", TilesDone: 1, TilesTotal: 2})
-	off.done()
+	bar.report(ingest.Progress{Source: "/data/a.tif", Level: 1, TilesDone: 5, TilesTotal: 12, TileBytes: 5 * 64 << 10})
+	if buf.Len() != 0 {
+		t.Errorf("redrawn within a tenth of a second: %q", buf.String())
+	}
+	buf.Reset()
+	bar.finish(ingest.Summary{Tiles: 10, EmptyTiles: 2, Files: []string{"a", "b"}, Bytes: 300 << 10})
+	got := buf.String()
+	if want := "\r\033[Kingest: 12 tiles read from 1 source; 320 KiB of tiles encoded into 2 files (300 KiB); done in "; !strings.HasPrefix(got, want) ||
+		!strings.HasSuffix(got, "\n") || strings.Count(got, "\n") != 1 {
+		t.Errorf("summary %q, want %q and a duration on one line", got, want)
+	}
+	// After the summary, nothing more is drawn.
+	buf.Reset()
+	bar.report(ingest.Progress{Source: "/data/b.tif"})
+	bar.bar.done()
+	if buf.Len() != 0 {
+		t.Errorf("drawn after the summary: %q", buf.String())
+	}
+}
+
+// TestProgressOff: off a terminal, and with --json on one, nothing is drawn.
+func TestProgressOff(t *testing.T) {
+	var buf bytes.Buffer
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	for _, tt := range []struct {
+		name   string
+		w      io.Writer
+		asJSON bool
+		on     bool
+	}{
+		{"buffer", &buf, false, false},
+		{"character device", devNull, false, true}, // a terminal is one
+		{"character device with --json", devNull, true, false},
+	} {
+		if got := newProgress(tt.w, tt.asJSON).on; got != tt.on {
+			t.Errorf("%s: progress on %v, want %v", tt.name, got, tt.on)
+		}
+	}
+	off := &ingestBar{bar: newProgress(&buf, false)}
+	off.report(ingest.Progress{Source: "/data/a.tif", TilesDone: 1, TilesTotal: 2, TileBytes: 100})
+	off.finish(ingest.Summary{Tiles: 1})
+	ex := &exportBar{bar: newProgress(&buf, false), opts: &ingest.ExportOptions{Source: "a", Format: "COG"}}
+	ex.report(ingest.ExportProgress{Stage: ingest.ExportTranslate, Tiles: 1})
+	ex.finish()
 	if buf.Len() != 0 {
 		t.Errorf("progress drawn off a terminal: %q", buf.String())
 	}

@@ -61,7 +61,7 @@ file in a bin drops that bin while the rest goes on. --commit-every-bins and
 				return err
 			}
 			defer st.Close()
-			bar := newProgress(cmd.ErrOrStderr())
+			bar := newProgress(cmd.ErrOrStderr(), asJSON)
 			defer bar.done()
 			m, err := maintenance.Optimize(ctx, st, maintenance.OptimizeOptions{
 				TargetSize: int64(target), ClusterBy: clusterBy, CommitEveryBins: commitBins,
@@ -71,7 +71,7 @@ file in a bin drops that bin while the rest goes on. --commit-every-bins and
 						size(p.BytesRead), size(p.BytesWritten))
 				},
 			})
-			bar.done()
+			bar.end(err)
 			if err != nil {
 				return errwrap.URL("optimize", args[0], err)
 			}
