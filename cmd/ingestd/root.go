@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	_ "gocloud.dev/pubsub/awssnssqs"    // awssqs://HOST/ACCOUNT/QUEUE subscriptions (SQS, SNS fan-out)
 	_ "gocloud.dev/pubsub/mempubsub"    // mem:// subscriptions (in-process)
 	_ "gocloud.dev/pubsub/rabbitpubsub" // rabbit://QUEUE subscriptions on $RABBIT_SERVER_URL
 	"golang.org/x/sync/errgroup"
