@@ -28,11 +28,11 @@ func gcsNotification(bucket, object string) ([]byte, map[string]string) {
 // pubsubServer starts pstest, the Pub/Sub server of Google's Go client (in this process,
 // speaking the Pub/Sub gRPC API on 127.0.0.1), with a topic and a subscription of it, and points
 // gocloud's gcppubsub driver at it through PUBSUB_EMULATOR_HOST. The driver dials once per
-// process, so one test of the package uses it. It returns the server, the topic's name and the
-// subscription URL.
+// process, so one test of the package uses it, after a server of internal/testservers has
+// started (so inside the private network namespace). It returns the server, the topic's name
+// and the subscription URL.
 func pubsubServer(t *testing.T, ackDeadline time.Duration) (*pstest.Server, string, string) {
 	t.Helper()
-	testservers.MinIO(t) // in the private namespace, or fail saying why
 	srv := pstest.NewServerWithAddress("127.0.0.1:0")
 	t.Cleanup(func() { srv.Close() })
 	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
