@@ -147,3 +147,49 @@ func TestSubscriptionSQSAckNack(t *testing.T) {
 	// Deleted once its work is settled (acked; the driver sends acks in batches).
 	waitFor(t, 30*time.Second, func() bool { v, f := q.Counts(t); return v == 0 && f == 0 })
 }
+
+// TestSubscriptionSQSKilled: a replica that dies with a message in flight neither acked nor
+// nacked it; the queue delivers it again once its visibility timeout (2 s) has passed, to
+// another replica, which settles it.
+func TestSubscriptionSQSKilled(t *testing.T) {
+	ctx := context.Background()
+	base := testservers.MinIO(t).URL(t, "")
+	bucket := strings.TrimSuffix(strings.TrimPrefix(base, "s3://"), "/")
+	st, err := delta.OpenStore(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Put(ctx, "a.tif", []byte("bytes")); err != nil {
+		t.Fatal(err)
+	}
+	q := testservers.NewQueue(t, 2*time.Second)
+	q.Send(t, awsS3Record(bucket, "a.tif", 5))
+	none := func(id, version string) bool { return false }
+	killed, err := OpenSubscription(ctx, q.Subscription(), SubscriptionOptions{Idle: time.Second, MaxMessages: 1, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := killed.Poll(ctx, none)
+	if err != nil || len(w) != 1 {
+		t.Fatalf("poll: %+v, %v", w, err)
+	}
+	// As kill -9 leaves it: the driver gone, the message neither acked nor nacked (gocloud logs
+	// "A pubsub.Message was never Acked or Nacked", as it should).
+	if err := killed.sub.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	other, err := OpenSubscription(ctx, q.Subscription(), SubscriptionOptions{Idle: 10 * time.Second, MaxMessages: 1, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	w2, err := other.Poll(ctx, none)
+	if err != nil || len(w2) != 1 || w2[0] != w[0] {
+		t.Fatalf("other replica: %+v, %v; want the work of the killed one", w2, err)
+	}
+	t.Logf("delivered again %v after the kill", time.Since(start))
+	other.Settled(w2[0])
+	waitFor(t, 30*time.Second, func() bool { v, f := q.Counts(t); return v == 0 && f == 0 })
+}
