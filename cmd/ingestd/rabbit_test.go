@@ -37,3 +37,18 @@ func TestHelpRabbit(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpQueues: --help tells which drivers are linked and how to reach SQS and Pub/Sub.
+func TestHelpQueues(t *testing.T) {
+	code, out, _ := ingestd(t, "--help")
+	if code != exitOK {
+		t.Fatalf("--help: exit %d", code)
+	}
+	for _, want := range []string{"links four drivers: rabbit://, awssqs://, gcppubsub:// and mem://", "awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE",
+		"AWS_ENDPOINT_URL_SQS", "AWS_REGION", "SNS", "visibility", "azuresb:// and kafka:// are not linked",
+		"gcppubsub://projects/PROJECT/subscriptions/SUBSCRIPTION", "PUBSUB_EMULATOR_HOST", "OBJECT_FINALIZE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}

@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	_ "gocloud.dev/pubsub/awssnssqs"    // awssqs://HOST/ACCOUNT/QUEUE subscriptions (SQS, SNS fan-out)
+	_ "gocloud.dev/pubsub/gcppubsub"    // gcppubsub://projects/P/subscriptions/S ($PUBSUB_EMULATOR_HOST)
 	_ "gocloud.dev/pubsub/mempubsub"    // mem:// subscriptions (in-process)
 	_ "gocloud.dev/pubsub/rabbitpubsub" // rabbit://QUEUE subscriptions on $RABBIT_SERVER_URL
 	"golang.org/x/sync/errgroup"
@@ -140,8 +142,8 @@ a path element starting with "." or "_", are never work (a bucket-wide notificat
 otherwise feed ingestd its own files). Each poll receives until no message came for --idle;
 with --once the run ends there. --source-query gives the URL parameters to read notified
 objects with.
-This build links two drivers: rabbit:// and mem:// (in-process, for tests); awssqs://,
-gcppubsub://, azuresb:// and kafka:// are not linked yet.
+This build links four drivers: rabbit://, awssqs://, gcppubsub:// and mem:// (in-process, for
+tests); azuresb:// and kafka:// are not linked.
 
 RabbitMQ: --subscribe rabbit://QUEUE consumes the queue QUEUE, which must exist (bound to the
 exchange the store's notifications are published to, such as MinIO's MINIO_NOTIFY_AMQP_*
@@ -153,6 +155,24 @@ flight leaves them unacked, and RabbitMQ delivers them again when its connection
 replica holds at most ?prefetch_count=N unacked messages (default 4 x --batch-max-sources; not
 bounded with --once), so replicas on one queue share the work. When the broker closes the
 connection (a restart), the next poll subscribes again.
+
+Amazon SQS: --subscribe awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE?region=REGION consumes
+the queue (its URL, less https://) that S3's event notifications go to, directly or through an
+SNS topic (the SNS envelope is unwrapped; raw delivery works too). Credentials and region come
+from the AWS SDK's usual sources (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an
+instance role; AWS_REGION or ?region=). Another SQS endpoint (a compatible server) is set with
+AWS_ENDPOINT_URL_SQS (or ?endpoint=URL), which leaves AWS_ENDPOINT_URL to the S3 reads. A
+message is deleted (acked) after the commit holding its objects; nacked (made visible again at
+once) when its batch is abandoned; one not settled comes back after the queue's visibility
+timeout, so set that longer than a batch takes (minutes, not the 30 s default).
+
+Google Cloud Pub/Sub: --subscribe gcppubsub://projects/PROJECT/subscriptions/SUBSCRIPTION
+consumes a subscription of the topic a bucket's notification configuration publishes to (GCS
+notifications: attributes eventType OBJECT_FINALIZE, bucketId, objectId). Credentials are the
+Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the metadata server);
+PUBSUB_EMULATOR_HOST=HOST:PORT names an emulator instead (no credentials). A message is acked
+after the commit holding its object and nacked (delivered again at once) when its batch is
+abandoned; one not settled comes back after the subscription's ack deadline.
 
 Exactly once: any number of ingestd, on one or many machines, may write one table, watching the
 same prefix or others; the table's log decides, so no source is added twice or lost, across
@@ -208,6 +228,12 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
   ingestd --table s3://b/tiles --subscribe rabbit://scenes-created --app-id ingestd-a
   ingestd --table s3://b/tiles --subscribe rabbit://scenes-created --app-id ingestd-b --metrics-addr :9465
 
+  # An SQS queue fed by S3's event notifications (directly or through SNS)
+  ingestd --table s3://b/tiles --subscribe "awssqs://sqs.eu-west-1.amazonaws.com/123456789012/scenes?region=eu-west-1"
+
+  # A Pub/Sub subscription of a bucket's GCS notifications
+  ingestd --table gs://b/tiles --subscribe gcppubsub://projects/my-project/subscriptions/scenes
+
   # Small batches committed quickly, bands named, GDAL cache and Go heap capped
   ingestd --table ./tiles --watch ./in --batch-max-sources 4 --batch-max-wait 5s \
       --bands red,green,blue --cache-max 128MiB --memory-limit 1GiB
@@ -231,7 +257,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f := cmd.Flags()
 	f.StringVar(&c.table, "table", "", "URL of the raster table (created by the first commit if it does not exist)")
 	f.StringVar(&c.watch, "watch", "", "prefix to watch: a local directory or a file://, s3://, gs://, azblob:// or mem:// URL")
-	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL) or mem://")
+	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL), awssqs://HOST/ACCOUNT/QUEUE?region=R, gcppubsub://projects/P/subscriptions/S, or mem://")
 	f.DurationVar(&c.idle, "idle", time.Second, "with --subscribe: a poll ends once no message came for this long (with --once, the run ends)")
 	f.StringVar(&c.sourceQuery, "source-query", "", "with --subscribe: URL parameters to read the notified objects with, such as endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1")
 	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix (or two polls of the subscription)")

@@ -127,7 +127,7 @@ var (
 		},
 	}
 
-	servers = []*Server{minio, gcs, azurite, rabbit}
+	servers = []*Server{minio, gcs, azurite, rabbit, fauxqs}
 
 	// minioExtraEnv is added to MinIO's environment when it starts (bucket notification targets):
 	// the AMQP target NotifyTarget, publishing to NotifyExchange on RabbitMQ. MinIO does not reach

@@ -1,5 +1,5 @@
 // Package testservers runs the real servers the tests talk to (MinIO for S3, fake-gcs-server for
-// GCS, Azurite for Azure blob storage, RabbitMQ for queues) on 127.0.0.1, inside a private
+// GCS, Azurite for Azure blob storage, RabbitMQ and fauxqs (SQS, SNS) for queues) on 127.0.0.1, inside a private
 // network namespace that it makes for the test binary, and stops them when the tests end.
 //
 // A package whose tests need a server calls Main from its TestMain:
@@ -9,13 +9,14 @@
 // Main re-runs the test binary under `unshare -n` (`unshare -rn` when not root), brings the
 // loopback interface up and turns IPv6 off there, so the fixed ports cannot clash with anything
 // on the machine and servers that bind more addresses than asked stay private. Servers start on
-// first use (MinIO(t), GCS(t), Azurite(t), RabbitMQ(t)), once per test binary, and the process environment
+// first use (MinIO(t), GCS(t), Azurite(t), RabbitMQ(t), SQS(t)), once per test binary, and the process environment
 // points the SDKs at them. When the namespace cannot be made (no unshare, no privilege), the
 // tests that need no server still run and every test that asks for one fails saying why.
 //
 // The server programs are installed by `make servers` into $DELTARASTER_SERVERS (default
 // ~/.cache/deltaraster/servers), at the versions of ../shared/SERVERS.md; RabbitMQ is Debian's
-// rabbitmq-server, which `make servers` installs with apt when missing.
+// rabbitmq-server, which `make servers` installs with apt when missing; fauxqs and the Node it
+// runs on come from npm.
 package testservers
 
 import (
