@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -463,23 +462,6 @@ func ReadCommitInfo(ctx context.Context, s Store, v int64) (CommitInfo, error) {
 		return nil, err
 	}
 	return ci, nil
-}
-
-// Config returns a table property, or def when it is not set.
-func (s *Snapshot) Config(key, def string) string {
-	if v, ok := s.metadata.Configuration[key]; ok {
-		return v
-	}
-	return def
-}
-
-// CheckpointInterval is delta.checkpointInterval (default 100).
-func (s *Snapshot) CheckpointInterval() int64 {
-	n, err := strconv.ParseInt(s.Config("delta.checkpointInterval", "100"), 10, 64)
-	if err != nil || n <= 0 {
-		return 100
-	}
-	return n
 }
 
 // emptySchema reports whether a schemaString is missing: Spark reads that as an empty struct.
