@@ -111,7 +111,8 @@ func (s *Snapshot) Protocol() Protocol { return s.protocol }
 // Metadata is the table's metadata at this version.
 func (s *Snapshot) Metadata() Metadata { return s.metadata }
 
-// Segment is the log segment the snapshot is read from.
+// Segment is the log segment the snapshot is read from: the checkpoint it starts from (nil
+// when none) and the commits after it, as listed when the snapshot was opened.
 func (s *Snapshot) Segment() LogSegment { return s.segment }
 
 // Checksum returns the version's .crc as Open read it: when the listing saw one and it was
@@ -124,7 +125,8 @@ func (s *Snapshot) Checksum() (CRC, bool) {
 	return *s.crc, true
 }
 
-// Store is the store the snapshot reads from.
+// Store is the store the snapshot reads from (to read its data files with NewReaderAt, for
+// one).
 func (s *Snapshot) Store() Store { return s.store }
 
 // loadProtocolMetadata takes the newest protocol and metaData of the tail, and reads the
