@@ -96,9 +96,13 @@ func CommitsAfter(ctx context.Context, s Store, v int64, opts ...CommitsOption) 
 					yield(Action{}, err)
 				}
 			}
-			more := yield(c, nil)
-			c.scan = nil
-			r.Close() // a read: closing loses nothing the body did not already see
+			more := func() bool {
+				// Closed however the body ends, a panic included; closing a read loses nothing
+				// the body did not already see.
+				defer r.Close()
+				defer func() { c.scan = nil }()
+				return yield(c, nil)
+			}()
 			if !more {
 				return
 			}
