@@ -57,8 +57,8 @@ func CleanupMetadata(ctx context.Context, s delta.Store, o CleanupOptions) (Clea
 	}
 	retention := o.Retention
 	if retention <= 0 {
-		if retention, err = ParseInterval(snap.Config("delta.logRetentionDuration", "interval 30 days")); err != nil {
-			return CleanupResult{}, fmt.Errorf("clean up log of %s: table property delta.logRetentionDuration: %w", s.URL(), err)
+		if retention, err = snap.Metadata().LogRetention(); err != nil {
+			return CleanupResult{}, fmt.Errorf("clean up log of %s: %w", s.URL(), err)
 		}
 	}
 	now := o.Now()

@@ -206,19 +206,21 @@ func rollForward(ctx context.Context, s delta.Store, v int64) (*crcFold, bool, e
 			continue
 		}
 		f := newCRCFold(prev, p)
-		for w := p + 1; w < v; w++ {
+		for c, err := range delta.CommitsAfter(ctx, s, p, delta.ThroughVersion(v-1)) {
+			if err != nil {
+				return nil, false, fmt.Errorf("roll the .crc of version %d forward: %w", p, err)
+			}
 			f.startCommit()
 			ours := false
-			err := delta.ReadCommitActions(ctx, s, w, func(a delta.Action) error {
+			for a, err := range c.Actions() {
+				if err != nil {
+					return nil, false, fmt.Errorf("roll the .crc of version %d forward: %w", p, err)
+				}
 				if a.CommitInfo != nil {
 					e, _ := a.CommitInfo.String("engineInfo")
 					ours = e == delta.EngineInfo
 				}
 				f.apply(a)
-				return nil
-			})
-			if err != nil {
-				return nil, false, fmt.Errorf("roll the .crc of version %d forward: %w", p, err)
 			}
 			if !ours || f.lost != "" {
 				return nil, false, nil

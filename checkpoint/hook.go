@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/errwrap"
@@ -53,16 +52,13 @@ func Due(o HookOptions, c delta.Committed) bool {
 
 // intervalOf is delta.checkpointInterval as of the commit (a metadata change in it counts).
 func intervalOf(c delta.Committed) int64 {
-	conf := c.Read.Metadata().Configuration
+	m := c.Read.Metadata()
 	for _, a := range c.Actions {
 		if a.Metadata != nil {
-			conf = a.Metadata.Configuration
+			m = *a.Metadata
 		}
 	}
-	if n, err := strconv.ParseInt(conf["delta.checkpointInterval"], 10, 64); err == nil && n > 0 {
-		return n
-	}
-	return 100
+	return m.CheckpointInterval()
 }
 
 // EnableV2 upgrades a table to V2 checkpoints: protocol reader 3 / writer 7 with the

@@ -209,17 +209,15 @@ type fold struct {
 func newFold(ctx context.Context, snap *delta.Snapshot, o Options) (*fold, error) {
 	now := o.Now()
 	f := &fold{snap: snap}
-	ret, err := ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week"))
+	ret, err := snap.Metadata().DeletedFileRetention()
 	if err != nil {
-		return nil, fmt.Errorf("table property delta.deletedFileRetentionDuration: %w", err)
+		return nil, err
 	}
 	f.tombstoneFrom = now.Add(-ret).UnixMilli()
 	txnFrom := int64(-1)
-	if v := snap.Config("delta.setTransactionRetentionDuration", ""); v != "" {
-		d, err := ParseInterval(v)
-		if err != nil {
-			return nil, fmt.Errorf("table property delta.setTransactionRetentionDuration: %w", err)
-		}
+	if d, ok, err := snap.Metadata().SetTransactionRetention(); err != nil {
+		return nil, err
+	} else if ok {
 		txnFrom = now.Add(-d).UnixMilli()
 	}
 	txns, domains, err := snap.TxnsAndDomains(ctx)

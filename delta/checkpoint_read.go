@@ -448,9 +448,10 @@ func appendLeaves(leaves []int, fld pqarrow.SchemaField, all bool) []int {
 	return leaves
 }
 
-// ReadCommitActions streams the actions of commit v in file order. A missing commit is a
+// ReadCommitActions streams the actions of commit v in file order, reading the commit file
+// with one GET; fn returning an error stops the read and returns it. A missing commit is a
 // *CorruptError that matches ErrNotFound; a line that does not decode names the file, version
-// and line.
+// and line. To follow the log from a version on, use CommitsAfter.
 func ReadCommitActions(ctx context.Context, s Store, v int64, fn func(Action) error) error {
 	return readJSONActions(ctx, s, CommitKey(v), v, fn)
 }
@@ -481,6 +482,11 @@ func scanLines(ctx context.Context, s Store, key string, version int64, fn func(
 		return err
 	}
 	defer r.Close()
+	return scanReader(ctx, r, key, version, fn)
+}
+
+// scanReader is scanLines on an object already open: r reads the object key (of version).
+func scanReader(ctx context.Context, r io.Reader, key string, version int64, fn func(line []byte, n int) error) error {
 	br := lineReaders.Get().(*bufio.Reader)
 	br.Reset(r)
 	defer func() { br.Reset(nil); lineReaders.Put(br) }()

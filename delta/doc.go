@@ -32,8 +32,29 @@
 // writers, in one process or many, may commit to one table at once: commits are published with
 // put-if-absent and conflicts are resolved as in Spark's WriteSerializable isolation.
 //
+// # Engine-level API
+//
+// Beside snapshots and transactions, delta exports what an engine built on it needs to read the
+// log and the data files itself, as delta-kernel-rs exposes its log segment and scan metadata:
+//
+//   - [CommitsAfter] follows the log from a version read earlier, commit by commit (conflict
+//     checks, keeping an index current); [ReadCommitActions] reads one commit by its version.
+//   - [Snapshot.FileActionBatches] streams the live file actions with the checkpoint's part as
+//     Arrow record batches and a selection vector ([CheckpointBatch]), for engines that copy
+//     columns rather than decode rows (the checkpoint writer does).
+//   - [Snapshot.Segment] is the [LogSegment] a snapshot is read from; [SidecarsOf] names the
+//     sidecar files a V2 checkpoint references.
+//   - [NewReaderAt] reads a data file through the [Store] with ranged reads pinned to one version
+//     of the object, as Parquet readers need.
+//   - [ParseInterval] and the Metadata accessors ([Metadata.DeletedFileRetention],
+//     [Metadata.LogRetention], [Metadata.SetTransactionRetention],
+//     [Metadata.CheckpointInterval]) read the table properties with Delta's defaults.
+//
 // # Examples
 //
 // Runnable examples (example_test.go, run by go test): [Open] reads a snapshot and streams its
-// live files; [Begin] commits a file with an app transaction and reads its version back.
+// live files; [Begin] commits a file with an app transaction and reads its version back. The
+// engine-level API has its own: [CommitsAfter], [ReadCommitActions],
+// [Snapshot.FileActionBatches], [Snapshot.Segment], [NewReaderAt] and
+// [Metadata.DeletedFileRetention].
 package delta

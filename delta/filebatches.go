@@ -7,8 +7,9 @@ import (
 )
 
 // CheckpointBatch is one record batch of the file actions of a snapshot's checkpoint, as read
-// from Parquet, for a consumer that copies Arrow columns as they are (a checkpoint writer)
-// rather than decoding rows.
+// from Parquet, for a consumer that copies Arrow columns as they are (a checkpoint writer, an
+// engine's scan) rather than decoding rows. Live is its selection vector, as in the scan
+// metadata of delta-kernel-rs.
 type CheckpointBatch struct {
 	// Add and Remove are the batch's add and remove columns, with every child the file has;
 	// either is nil when the file has no such column. They are valid during the call only

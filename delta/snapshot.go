@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -112,7 +111,8 @@ func (s *Snapshot) Protocol() Protocol { return s.protocol }
 // Metadata is the table's metadata at this version.
 func (s *Snapshot) Metadata() Metadata { return s.metadata }
 
-// Segment is the log segment the snapshot is read from.
+// Segment is the log segment the snapshot is read from: the checkpoint it starts from (nil
+// when none) and the commits after it, as listed when the snapshot was opened.
 func (s *Snapshot) Segment() LogSegment { return s.segment }
 
 // Checksum returns the version's .crc as Open read it: when the listing saw one and it was
@@ -125,7 +125,8 @@ func (s *Snapshot) Checksum() (CRC, bool) {
 	return *s.crc, true
 }
 
-// Store is the store the snapshot reads from.
+// Store is the store the snapshot reads from (to read its data files with NewReaderAt, for
+// one).
 func (s *Snapshot) Store() Store { return s.store }
 
 // loadProtocolMetadata takes the newest protocol and metaData of the tail, and reads the
@@ -463,23 +464,6 @@ func ReadCommitInfo(ctx context.Context, s Store, v int64) (CommitInfo, error) {
 		return nil, err
 	}
 	return ci, nil
-}
-
-// Config returns a table property, or def when it is not set.
-func (s *Snapshot) Config(key, def string) string {
-	if v, ok := s.metadata.Configuration[key]; ok {
-		return v
-	}
-	return def
-}
-
-// CheckpointInterval is delta.checkpointInterval (default 100).
-func (s *Snapshot) CheckpointInterval() int64 {
-	n, err := strconv.ParseInt(s.Config("delta.checkpointInterval", "100"), 10, 64)
-	if err != nil || n <= 0 {
-		return 100
-	}
-	return n
 }
 
 // emptySchema reports whether a schemaString is missing: Spark reads that as an empty struct.

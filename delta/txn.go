@@ -360,10 +360,17 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 	for _, d := range t.domains {
 		domains[d.Domain] = true
 	}
-	for v := first; ; v++ {
-		key := CommitKey(v)
+	next := first
+	for c, err := range CommitsAfter(ctx, t.store, first-1) {
+		if err != nil {
+			return -1, fmt.Errorf("check concurrent commits: %w", err)
+		}
+		v := c.Version
 		var conflict error
-		err := readJSONActions(ctx, t.store, key, v, func(a Action) error {
+		for a, err := range c.Actions() {
+			if err != nil {
+				return -1, fmt.Errorf("check concurrent commit %d: %w", v, err)
+			}
 			switch {
 			case a.CommitInfo != nil && v == first:
 				if id, _ := a.CommitInfo.String("txnId"); id == t.id {
@@ -396,23 +403,18 @@ func (t *Txn) checkWinners(ctx context.Context, first int64) (int64, error) {
 				}
 			}
 			if conflict != nil {
-				return conflict
+				break
 			}
-			return nil
-		})
+		}
 		if conflict == errOwnCommit {
 			return -1, conflict
 		}
 		if conflict != nil {
 			return -1, fmt.Errorf("commit to %s (read version %d): %w: %w", t.store.URL(), t.snap.Version(), ErrConflict, conflict)
 		}
-		if errors.Is(err, ErrNotFound) {
-			return v, nil // v is free: try it
-		}
-		if err != nil {
-			return -1, fmt.Errorf("check concurrent commit %d: %w", v, err)
-		}
+		next = v + 1
 	}
+	return next, nil // next is free: try it
 }
 
 // encode renders the commit: commitInfo first, then protocol, metadata, txns, domains,

@@ -47,9 +47,10 @@
 // transform. bbox is the footprint's envelope. Tiles crossing the antimeridian or holding a
 // pole get the naive envelope of their transformed edge points.
 //
-// quadbin is the QUADBIN cell (CARTO's Web Mercator quadtree index) of the tile centre at the
-// finest resolution whose cells are at least as wide as the tile's longitude span, so one
-// cell is about one tile and coarser levels get coarser cells (0 to 26).
+// quadbin is the QUADBIN cell (CARTO's Web Mercator quadtree index, computed by package
+// quadbin) of the tile centre at the finest resolution whose cells are at least as wide as the
+// tile's longitude span, so one cell is about one tile and coarser levels get coarser cells
+// (0 to 26).
 //
 // crs is EPSG:n when the source CRS has an EPSG authority code at its root, else its WKT2
 // (2019) on one line.

@@ -38,7 +38,7 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	} else if ok {
 		return exportToStore(ctx, store, opts, bucket, key)
 	}
-	out, err := LocalOut(opts.Out)
+	out, err := localOut(opts.Out)
 	if err != nil {
 		return err
 	}
@@ -164,9 +164,9 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 	return nil
 }
 
-// LocalOut is the local file path of an export's output: a plain path, or the path of a
+// localOut is the local file path of an export's output: a plain path, or the path of a
 // file:// URL. Other URLs are refused (Export uploads to s3, gs, azblob and mem itself).
-func LocalOut(out string) (string, error) {
+func localOut(out string) (string, error) {
 	if out == "" {
 		return "", errors.New("export: no output path")
 	}

@@ -90,7 +90,7 @@ func OutSize(ctx context.Context, out string, so ...delta.StoreOption) (int64, e
 		return 0, err
 	}
 	if !ok {
-		p, err := LocalOut(out)
+		p, err := localOut(out)
 		if err != nil {
 			return 0, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/airbusgeo/godal"
 
 	"github.com/deltaraster/deltaraster/internal/gdal"
+	"github.com/deltaraster/deltaraster/quadbin"
 )
 
 // cornersLonLat transforms the four corners of a raster to lon/lat with GDAL.
@@ -79,11 +80,8 @@ func TestFootprints(t *testing.T) {
 					t.Fatalf("tile %d,%d bbox %v outside lon %v lat %v", tl.Col, tl.Row, b, c.lon, c.lat)
 				}
 				// The quadbin cell holds the tile (centre), at about the tile's size.
-				x, y, z := QuadbinToTile(uint64(tl.Quadbin))
-				n := math.Exp2(float64(z))
-				west, east := float64(x)/n*360-180, float64(x+1)/n*360-180
-				north := math.Atan(math.Sinh(math.Pi*(1-2*float64(y)/n))) * 180 / math.Pi
-				south := math.Atan(math.Sinh(math.Pi*(1-2*float64(y+1)/n))) * 180 / math.Pi
+				z := quadbin.Resolution(uint64(tl.Quadbin))
+				west, south, east, north := quadbin.Bounds(uint64(tl.Quadbin))
 				if b[2] < west || b[0] > east || b[3] < south || b[1] > north {
 					t.Fatalf("tile bbox %v does not meet its quadbin cell %v", b, [4]float64{west, south, east, north})
 				}

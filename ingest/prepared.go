@@ -134,26 +134,21 @@ func (in *ingestion) rebase(ctx context.Context, p *plan) (*plan, error) {
 	for _, a := range p.rewrite {
 		rewrite[a.Path] = true
 	}
-	errTouched := errors.New("touched")
-	for v := p.txn.ReadVersion() + 1; v <= txn.ReadVersion(); v++ {
-		err := delta.ReadCommitActions(ctx, in.store, v, func(a delta.Action) error {
-			switch {
-			case a.Protocol != nil, a.Metadata != nil:
-				return errTouched
-			case a.Remove != nil && (a.Remove.DataChange || rewrite[a.Remove.Path]):
-				return errTouched
-			case a.Add != nil && mayHoldSources(a.Add, ids):
-				return errTouched
-			}
-			return nil
-		})
-		if errors.Is(err, errTouched) {
-			in.opts.Logger.Info("ingest: a concurrent commit touched this batch's sources or files; planning again",
-				"table", in.store.URL(), "version", v)
-			return nil, nil
-		}
+	for c, err := range delta.CommitsAfter(ctx, in.store, p.txn.ReadVersion(), delta.ThroughVersion(txn.ReadVersion())) {
 		if err != nil {
-			return nil, fmt.Errorf("ingest into %s: read commit %d: %w", in.store.URL(), v, err)
+			return nil, fmt.Errorf("ingest into %s: %w", in.store.URL(), err)
+		}
+		for a, err := range c.Actions() {
+			if err != nil {
+				return nil, fmt.Errorf("ingest into %s: read commit %d: %w", in.store.URL(), c.Version, err)
+			}
+			if a.Protocol != nil || a.Metadata != nil ||
+				(a.Remove != nil && (a.Remove.DataChange || rewrite[a.Remove.Path])) ||
+				(a.Add != nil && mayHoldSources(a.Add, ids)) {
+				in.opts.Logger.Info("ingest: a concurrent commit touched this batch's sources or files; planning again",
+					"table", in.store.URL(), "version", c.Version)
+				return nil, nil
+			}
 		}
 	}
 	np := &plan{exists: true, txn: txn, status: p.status, rewrite: slices.Clone(p.rewrite), replaced: p.replaced}

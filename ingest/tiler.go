@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/airbusgeo/godal"
+
+	"github.com/deltaraster/deltaraster/quadbin"
 )
 
 // pixel is a GDAL data type this package stores.
@@ -100,7 +102,7 @@ func (tl *tiler) read(ctx context.Context, col, row int, t *tile) (bool, error) 
 		return false, fmt.Errorf("level %d tile %d,%d: %w", tl.level, col, row, err)
 	}
 	t.Footprint, t.BBox = wkb, bbox
-	t.Quadbin = int64(Quadbin(centre[0], centre[1], quadbinResolutionFor(bbox[2]-bbox[0])))
+	t.Quadbin = int64(quadbin.FromLonLat(centre[0], centre[1], quadbinResolutionFor(bbox[2]-bbox[0])))
 	return valid, nil
 }
 

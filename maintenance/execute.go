@@ -119,27 +119,29 @@ func (ex *executor) run(ctx context.Context) error {
 // catchUp reads the commits after the last one checked, up to version upTo, and drops the
 // bins whose files they remove. A protocol or metadata change is ErrTableChanged.
 func (ex *executor) catchUp(ctx context.Context, upTo int64) error {
-	for v := ex.checked + 1; v <= upTo; v++ {
-		err := delta.ReadCommitActions(ctx, ex.store, v, func(a delta.Action) error {
+	for c, err := range delta.CommitsAfter(ctx, ex.store, ex.checked, delta.ThroughVersion(upTo)) {
+		if err != nil {
+			return err
+		}
+		for a, err := range c.Actions() {
+			if err != nil {
+				return err
+			}
 			switch {
 			case a.Protocol != nil, a.Metadata != nil:
-				return fmt.Errorf("optimize %s: version %d: %w", ex.store.URL(), v, ErrTableChanged)
+				return fmt.Errorf("optimize %s: version %d: %w", ex.store.URL(), c.Version, ErrTableChanged)
 			case a.Remove != nil:
 				k, err := delta.FileKey(a.Remove.Path)
 				if err != nil {
-					return nil // not a file of ours; the snapshot reader reports such paths
+					continue // not a file of ours; the snapshot reader reports such paths
 				}
 				if i, ok := ex.planned[k]; ok && !ex.dropped[i] {
 					ex.dropped[i] = true
 					ex.metrics.BinsDropped++
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		ex.checked = v
+		ex.checked = c.Version
 	}
 	return nil
 }

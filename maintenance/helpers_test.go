@@ -21,8 +21,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/deltaraster/deltaraster/delta"
-	"github.com/deltaraster/deltaraster/ingest"
 	"github.com/deltaraster/deltaraster/internal/testutil"
+	"github.com/deltaraster/deltaraster/quadbin"
 )
 
 // testTile is a row of a tile table as the tests write it (shared with the benchmarks).
@@ -94,7 +94,7 @@ func sceneTiles(src string, lon0, lat0, size float64, n int, at time.Time) []tes
 	mk := func(level int32, c, r int, x0, y1, w float64) testTile {
 		x1, y0 := x0+w, y1-w
 		z := int(math.Floor(math.Log2(360 / w)))
-		q := ingest.Quadbin((x0+x1)/2, (y0+y1)/2, z)
+		q := quadbin.FromLonLat((x0+x1)/2, (y0+y1)/2, z)
 		nd := 0.0
 		px := make([]byte, 64)
 		seed := fnv.New64a()

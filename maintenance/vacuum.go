@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/errwrap"
 )
@@ -201,9 +200,9 @@ func PlanVacuum(ctx context.Context, s delta.Store, opts VacuumOptions) (_ *Vacu
 		return nil, errwrap.URL("plan vacuum of", s.URL(), err)
 	}
 	snap := txn.Snapshot()
-	tableRet, err := checkpoint.ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week"))
+	tableRet, err := snap.Metadata().DeletedFileRetention()
 	if err != nil {
-		return nil, fmt.Errorf("plan vacuum of %s: table property delta.deletedFileRetentionDuration: %w", s.URL(), err)
+		return nil, fmt.Errorf("plan vacuum of %s: %w", s.URL(), err)
 	}
 	retention := tableRet
 	if opts.Retention != nil {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/cliflag"
 	"github.com/deltaraster/deltaraster/internal/errwrap"
@@ -216,7 +215,7 @@ deletes and commits nothing.`,
 func retentionTooShort(ctx context.Context, st delta.Store, url string, retention time.Duration, err error) error {
 	table := "the table's delta.deletedFileRetentionDuration"
 	if snap, serr := delta.Open(ctx, st); serr == nil {
-		if d, perr := checkpoint.ParseInterval(snap.Config("delta.deletedFileRetentionDuration", "interval 1 week")); perr == nil {
+		if d, perr := snap.Metadata().DeletedFileRetention(); perr == nil {
 			table = "the table's " + cliflag.FormatDuration(d) + " (delta.deletedFileRetentionDuration)"
 		}
 	}

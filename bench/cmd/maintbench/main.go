@@ -51,9 +51,9 @@ import (
 
 	"github.com/deltaraster/deltaraster/bench"
 	"github.com/deltaraster/deltaraster/delta"
-	"github.com/deltaraster/deltaraster/ingest"
 	"github.com/deltaraster/deltaraster/internal/testutil"
 	"github.com/deltaraster/deltaraster/maintenance"
+	"github.com/deltaraster/deltaraster/quadbin"
 )
 
 func main() {
@@ -139,7 +139,7 @@ func genTiles(ctx context.Context, out string, n int) (map[string]any, error) {
 				nd, mn, mx, mean := 0.0, float64(base), float64(base+4000), float64(base+2000)
 				tiles = append(tiles, testutil.Tile{
 					Source: fmt.Sprintf("s3://bench/scene-%06d.tif", i), SourceVersion: "v1", TileCol: int32(c), TileRow: int32(r),
-					RasterWidth: 256, RasterHeight: 256, Quadbin: int64(ingest.Quadbin(x0+0.05, y1-0.05, 11)), CRS: "EPSG:4326",
+					RasterWidth: 256, RasterHeight: 256, Quadbin: int64(quadbin.FromLonLat(x0+0.05, y1-0.05, 11)), CRS: "EPSG:4326",
 					GeoTransform: []float64{x0, 0.1 / 128, 0, y1, 0, -0.1 / 128}, Width: 128, Height: 128, DType: "UInt16",
 					NoData: &nd, B1: px, B1Min: &mn, B1Max: &mx, B1Mean: &mean, B1Valid: 128 * 128,
 					Footprint: testutil.PolygonWKB(x0, y1-0.1, x0+0.1, y1), BBox: testutil.BBox{XMin: x0, YMin: y1 - 0.1, XMax: x0 + 0.1, YMax: y1}, IngestedAt: now.UTC(),
