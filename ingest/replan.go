@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -145,16 +144,14 @@ func (in *ingestion) absent(ctx context.Context, txn *delta.Txn, want map[string
 	if !ok || at > read || read-at > maxHoldingsGap {
 		return false
 	}
-	errMayHold := errors.New("may hold")
-	for v := at + 1; v <= read; v++ {
-		err := delta.ReadCommitActions(ctx, in.store, v, func(a delta.Action) error {
-			if a.Add != nil && mayHoldSources(a.Add, want) {
-				return errMayHold
-			}
-			return nil
-		})
+	for c, err := range delta.CommitsAfter(ctx, in.store, at, delta.ThroughVersion(read)) {
 		if err != nil {
 			return false
+		}
+		for a, err := range c.Actions() {
+			if err != nil || a.Add != nil && mayHoldSources(a.Add, want) {
+				return false
+			}
 		}
 	}
 	return true

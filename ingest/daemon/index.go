@@ -213,22 +213,21 @@ func (x *Index) Update(ctx context.Context) (int, error) {
 		tags        map[string]string
 	}
 	var adds, removes []file
-	for v := x.Version() + 1; ; v++ {
+	for c, err := range delta.CommitsAfter(ctx, x.store, x.Version()) {
+		if err != nil {
+			return n, fmt.Errorf("index %s: %w", x.store.URL(), err)
+		}
 		adds, removes = adds[:0], removes[:0]
-		err := delta.ReadCommitActions(ctx, x.store, v, func(a delta.Action) error {
+		for a, err := range c.Actions() {
+			if err != nil {
+				return n, fmt.Errorf("index %s: %w", x.store.URL(), err)
+			}
 			switch {
 			case a.Add != nil:
 				adds = append(adds, file{a.Add.Path, a.Add.Stats, a.Add.DeletionVector, a.Add.Tags})
 			case a.Remove != nil:
 				removes = append(removes, file{path: a.Remove.Path, dv: a.Remove.DeletionVector, tags: a.Remove.Tags})
 			}
-			return nil
-		})
-		if errors.Is(err, delta.ErrNotFound) {
-			return n, nil
-		}
-		if err != nil {
-			return n, fmt.Errorf("index %s: read commit %d: %w", x.store.URL(), v, err)
 		}
 		x.mu.Lock()
 		for _, f := range removes {
@@ -237,8 +236,9 @@ func (x *Index) Update(ctx context.Context) (int, error) {
 		for _, f := range adds {
 			x.add(f.path, f.dv, f.stats, f.tags)
 		}
-		x.version = v
+		x.version = c.Version
 		x.mu.Unlock()
 		n++
 	}
+	return n, nil
 }
