@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"cloud.google.com/go/pubsub/pstest"
 	_ "gocloud.dev/pubsub/gcppubsub"
 
-	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testservers"
 )
 
@@ -56,21 +54,7 @@ func pubsubServer(t *testing.T, ackDeadline time.Duration) (*pstest.Server, stri
 func TestSubscribeGCPPubSub(t *testing.T) {
 	ctx := context.Background()
 	base := testservers.GCS(t).URL(t, "")
-	bucket := strings.TrimSuffix(strings.TrimPrefix(base, "gs://"), "/")
-	st, err := delta.OpenStore(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rgb := raster(t, "rgb.tif")
-	for _, k := range []string{"in/s0.tif", "in/s 1.tif", "in/s2.tif"} {
-		if err := st.Put(ctx, k, rgb); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Put(ctx, "in/bad.tif", raster(t, "notraster.tif")); err != nil {
-		t.Fatal(err)
-	}
+	bucket := putScenes(t, base)
 	srv, topic, subURL := pubsubServer(t, 60*time.Second)
 	publish := func(object, eventType string) {
 		body, attrs := gcsNotification(bucket, object)

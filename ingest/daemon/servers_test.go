@@ -148,3 +148,30 @@ func TestSubscribeMinIO(t *testing.T) {
 		t.Errorf("table holds %v (%d tiles), %d messages unacked; want 2 scenes, 4 tiles, none", files, rows, len(sub.open))
 	}
 }
+
+// putObjects puts objects (key: bytes) into the bucket at base, a test server's bucket URL
+// (s3://B/ or gs://B/), and returns the bucket's name.
+func putObjects(t *testing.T, base string, objects map[string][]byte) string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := delta.OpenStore(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for k, b := range objects {
+		if err := st.Put(ctx, k, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, rest, _ := strings.Cut(base, "://")
+	return strings.TrimSuffix(rest, "/")
+}
+
+// putScenes puts three copies of rgb.tif under in/ (in/s0.tif, in/s 1.tif, in/s2.tif) and a
+// text file, in/bad.tif, into the bucket at base, and returns the bucket's name.
+func putScenes(t *testing.T, base string) string {
+	rgb := raster(t, "rgb.tif")
+	return putObjects(t, base, map[string][]byte{"in/s0.tif": rgb, "in/s 1.tif": rgb, "in/s2.tif": rgb,
+		"in/bad.tif": raster(t, "notraster.tif")})
+}

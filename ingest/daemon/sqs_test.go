@@ -9,7 +9,6 @@ import (
 
 	_ "gocloud.dev/pubsub/awssnssqs"
 
-	"github.com/deltaraster/deltaraster/delta"
 	"github.com/deltaraster/deltaraster/internal/testservers"
 )
 
@@ -35,21 +34,8 @@ const s3TestEvent = `{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-
 func TestSubscribeSQS(t *testing.T) {
 	ctx := context.Background()
 	base := testservers.MinIO(t).URL(t, "")
-	bucket := strings.TrimSuffix(strings.TrimPrefix(base, "s3://"), "/")
-	st, err := delta.OpenStore(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	bucket := putScenes(t, base)
 	rgb := raster(t, "rgb.tif")
-	for _, k := range []string{"in/s0.tif", "in/s 1.tif", "in/s2.tif"} {
-		if err := st.Put(ctx, k, rgb); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Put(ctx, "in/bad.tif", raster(t, "notraster.tif")); err != nil {
-		t.Fatal(err)
-	}
 	q := testservers.NewQueue(t, 60*time.Second)
 	topic := q.Topic(t)
 	q.Send(t, s3TestEvent)
@@ -104,16 +90,7 @@ func TestSubscribeSQS(t *testing.T) {
 // deleted.
 func TestSubscriptionSQSAckNack(t *testing.T) {
 	ctx := context.Background()
-	base := testservers.MinIO(t).URL(t, "")
-	bucket := strings.TrimSuffix(strings.TrimPrefix(base, "s3://"), "/")
-	st, err := delta.OpenStore(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Put(ctx, "a.tif", []byte("bytes")); err != nil {
-		t.Fatal(err)
-	}
+	bucket := putObjects(t, testservers.MinIO(t).URL(t, ""), map[string][]byte{"a.tif": []byte("bytes")})
 	q := testservers.NewQueue(t, 60*time.Second)
 	q.Send(t, awsS3Record(bucket, "a.tif", 5))
 	sub, err := OpenSubscription(ctx, q.Subscription(), SubscriptionOptions{Idle: time.Second, Logger: testLogger(t)})
@@ -153,16 +130,7 @@ func TestSubscriptionSQSAckNack(t *testing.T) {
 // another replica, which settles it.
 func TestSubscriptionSQSKilled(t *testing.T) {
 	ctx := context.Background()
-	base := testservers.MinIO(t).URL(t, "")
-	bucket := strings.TrimSuffix(strings.TrimPrefix(base, "s3://"), "/")
-	st, err := delta.OpenStore(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Put(ctx, "a.tif", []byte("bytes")); err != nil {
-		t.Fatal(err)
-	}
+	bucket := putObjects(t, testservers.MinIO(t).URL(t, ""), map[string][]byte{"a.tif": []byte("bytes")})
 	q := testservers.NewQueue(t, 2*time.Second)
 	q.Send(t, awsS3Record(bucket, "a.tif", 5))
 	none := func(id, version string) bool { return false }
