@@ -224,54 +224,29 @@ func intStats[T integer](out []T, ts, w, h int, hasND bool, noData float64) band
 	lo, hi := intRange[T]()
 	mn, mx := T(hi), T(lo) // so the first valid pixel sets both
 	var sum, n int64
-	switch {
-	case !hasND && w > 0:
-		rows, width := h, w
-		if w == ts {
-			rows, width = 1, w*h // a full-width window is one run of pixels
-		}
-		for y := 0; y < rows && width > 0; y++ {
-			s, a, b := intRun(out[y*ts : y*ts+width])
-			sum, mn, mx = sum+s, min(mn, a), max(mx, b)
-			n += int64(width)
-		}
-	case hasND:
-		for y := 0; y < h; y++ {
-			for _, v := range out[y*ts : y*ts+w] {
-				if v == nd {
-					continue
-				}
-				n++
+	for y := 0; y < h; y++ {
+		line := out[y*ts : y*ts+w]
+		if !hasND {
+			for _, v := range line {
 				sum += int64(v)
 				mn, mx = min(mn, v), max(mx, v)
 			}
+			n += int64(len(line))
+			continue
+		}
+		for _, v := range line {
+			if v == nd {
+				continue
+			}
+			n++
+			sum += int64(v)
+			mn, mx = min(mn, v), max(mx, v)
 		}
 	}
 	if n == 0 {
 		return bandStats{Min: nan, Max: nan, Mean: nan}
 	}
 	return bandStats{Min: float64(mn), Max: float64(mx), Mean: float64(sum) / float64(n), Valid: n}
-}
-
-// intRun is the sum and extremes of a run of pixels (not empty). Four lanes of sums and
-// extremes, combined at the end, let the processor work on four pixels at once: one chain of
-// dependent additions ran at about a third of the speed.
-func intRun[T integer](run []T) (sum int64, mn, mx T) {
-	var s0, s1, s2, s3 int64
-	m0, m1, m2, m3 := run[0], run[0], run[0], run[0]
-	x0, x1, x2, x3 := m0, m0, m0, m0
-	i := 0
-	for ; i+4 <= len(run); i += 4 {
-		v0, v1, v2, v3 := run[i], run[i+1], run[i+2], run[i+3]
-		s0, s1, s2, s3 = s0+int64(v0), s1+int64(v1), s2+int64(v2), s3+int64(v3)
-		m0, m1, m2, m3 = min(m0, v0), min(m1, v1), min(m2, v2), min(m3, v3)
-		x0, x1, x2, x3 = max(x0, v0), max(x1, v1), max(x2, v2), max(x3, v3)
-	}
-	for ; i < len(run); i++ {
-		s0 += int64(run[i])
-		m0, x0 = min(m0, run[i]), max(x0, run[i])
-	}
-	return s0 + s1 + s2 + s3, min(m0, m1, m2, m3), max(x0, x1, x2, x3)
 }
 
 // floatStats are the statistics of the w x h pixels at the top left of a tile of stride ts:
