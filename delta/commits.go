@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
+	"slices"
 )
 
 // Commit is one commit of the log as CommitsAfter yields it: its version, and its actions
@@ -68,11 +70,10 @@ func CommitsAfter(ctx context.Context, s Store, v int64, opts ...CommitsOption) 
 				yield(nil, fmt.Errorf("read commit %d: %w", w, err))
 				return
 			}
-			key := CommitKey(w)
-			r, err := s.ReadRange(ctx, key, 0, -1)
+			c, r, err := openCommit(ctx, s, w)
 			if errors.Is(err, ErrNotFound) {
 				if o.through >= 0 {
-					yield(nil, &CorruptError{Path: key, Version: w, Err: err})
+					yield(nil, &CorruptError{Path: CommitKey(w), Version: w, Err: err})
 				}
 				return
 			}
@@ -80,34 +81,83 @@ func CommitsAfter(ctx context.Context, s Store, v int64, opts ...CommitsOption) 
 				yield(nil, fmt.Errorf("read commit %d: %w", w, err))
 				return
 			}
-			c := &Commit{Version: w, key: key}
-			c.scan = func(yield func(Action, error) bool) {
-				err := scanReader(ctx, r, key, w, func(line []byte, n int) error {
-					a, err := ParseAction(line)
-					if err != nil {
-						return corrupt(key, w, "line %d: %v", n, err)
-					}
-					if !yield(a, nil) {
-						return errStopScan
-					}
-					return nil
-				})
-				if err != nil && err != errStopScan {
-					yield(Action{}, err)
-				}
-			}
-			more := func() bool {
-				// Closed however the body ends, a panic included; closing a read loses nothing
-				// the body did not already see.
-				defer r.Close()
-				defer func() { c.scan = nil }()
-				return yield(c, nil)
-			}()
-			if !more {
+			if !yieldCommit(yield, c, r) {
 				return
 			}
 		}
 	}
+}
+
+// CommitsNewestFirst returns the commits of the log up to version through (every commit when
+// through is negative), newest first, from one listing of the log: for a reader that looks
+// back from the end and stops early, such as vacuum collecting the removes that expired since
+// its last run. A commit removed since the listing (log clean-up runs beside it) is skipped.
+// Each commit is read as CommitsAfter reads it, and errors end the sequence as there.
+func CommitsNewestFirst(ctx context.Context, s Store, through int64) iter.Seq2[*Commit, error] {
+	return func(yield func(*Commit, error) bool) {
+		var versions []int64
+		for o, err := range s.List(ctx, LogDir, "") {
+			if err != nil {
+				yield(nil, fmt.Errorf("list the log: %w", err))
+				return
+			}
+			if f, ok := ParseLogKey(o.Key); ok && f.Kind == KindCommit && (through < 0 || f.Version <= through) {
+				versions = append(versions, f.Version)
+			}
+		}
+		slices.Sort(versions)
+		for _, w := range slices.Backward(versions) {
+			if err := ctx.Err(); err != nil {
+				yield(nil, fmt.Errorf("read commit %d: %w", w, err))
+				return
+			}
+			c, r, err := openCommit(ctx, s, w)
+			if errors.Is(err, ErrNotFound) {
+				continue // removed by log clean-up since the listing
+			}
+			if err != nil {
+				yield(nil, fmt.Errorf("read commit %d: %w", w, err))
+				return
+			}
+			if !yieldCommit(yield, c, r) {
+				return
+			}
+		}
+	}
+}
+
+// openCommit opens commit w for a Commit whose Actions stream it; r is closed by yieldCommit.
+func openCommit(ctx context.Context, s Store, w int64) (*Commit, io.ReadCloser, error) {
+	key := CommitKey(w)
+	r, err := s.ReadRange(ctx, key, 0, -1)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &Commit{Version: w, key: key}
+	c.scan = func(yield func(Action, error) bool) {
+		err := scanReader(ctx, r, key, w, func(line []byte, n int) error {
+			a, err := ParseAction(line)
+			if err != nil {
+				return corrupt(key, w, "line %d: %v", n, err)
+			}
+			if !yield(a, nil) {
+				return errStopScan
+			}
+			return nil
+		})
+		if err != nil && err != errStopScan {
+			yield(Action{}, err)
+		}
+	}
+	return c, r, nil
+}
+
+// yieldCommit hands c to the loop body and closes its file however the body ends, a panic
+// included; closing a read loses nothing the body did not already see.
+func yieldCommit(yield func(*Commit, error) bool, c *Commit, r io.Closer) bool {
+	defer r.Close()
+	defer func() { c.scan = nil }()
+	return yield(c, nil)
 }
 
 // errStopScan ends a scan early when the consumer of a stream stops.

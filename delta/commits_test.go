@@ -127,6 +127,40 @@ func TestCommitsAfterReads(t *testing.T) {
 	}
 }
 
+// TestCommitsNewestFirst: one listing, then the commits newest first up to the version asked
+// for; a commit that vanished after the listing (log clean-up) is skipped, not an error;
+// breaking out reads no further.
+func TestCommitsNewestFirst(t *testing.T) {
+	ctx := context.Background()
+	st := commitsTable(t, 4)
+	got, err := collect(delta.CommitsNewestFirst(ctx, st, 3))
+	want := []string{"3:WRITE", "3:part-3.parquet", "2:WRITE", "2:part-2.parquet", "1:WRITE", "1:part-1.parquet", "0:CREATE TABLE"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("through 3: %q, %v; want %q", got, err, want)
+	}
+	fs := testutil.NewFaultStore(st)
+	var versions []int64
+	for c, err := range delta.CommitsNewestFirst(ctx, fs, -1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, c.Version)
+		if c.Version == 4 {
+			// Clean-up removes version 1 while the reader is at version 4.
+			if err := st.Delete(ctx, delta.CommitKey(1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.Version == 0 {
+			break
+		}
+	}
+	if !slices.Equal(versions, []int64{4, 3, 2, 0}) || fs.Count(testutil.OpList) != 1 || fs.Count(testutil.OpReadRange) != 5 {
+		t.Errorf("versions %v with %d listings and %d reads, want 4 3 2 0 with 1 listing and 5 reads (1 found gone)",
+			versions, fs.Count(testutil.OpList), fs.Count(testutil.OpReadRange))
+	}
+}
+
 func TestCommitsAfterErrors(t *testing.T) {
 	ctx := context.Background()
 	st := commitsTable(t, 3)

@@ -503,43 +503,32 @@ func addExpired(l *sortedRuns, root string, r *delta.Remove) error {
 // commits, for clocks that disagree.
 const vacuumSlack = time.Hour
 
-// scanRemoves reads the commits of the log, newest first, and adds the removes older than the
+// scanRemoves reads the commits of the log, newest first (delta.CommitsNewestFirst: one
+// listing, then one GET a commit, until it stops), and adds the removes older than the
 // threshold to expired: checkpoints drop expired tombstones, so the snapshot alone would miss
 // files that expired before the last checkpoint. It stops at the commits older than the
 // threshold of the last completed vacuum (less vacuumSlack), whose removes were handled then,
 // and returns that time in milliseconds (math.MinInt64 when no vacuum completed).
 func scanRemoves(ctx context.Context, s delta.Store, latest, thresholdMs int64, expired *sortedRuns, m *VacuumMetrics) (int64, error) {
-	var versions []int64
-	for o, err := range s.List(ctx, delta.LogDir, "") {
-		if err != nil {
-			return 0, fmt.Errorf("list the log: %w", err)
-		}
-		if f, ok := delta.ParseLogKey(o.Key); ok && f.Kind == delta.KindCommit && f.Version <= latest {
-			versions = append(versions, f.Version)
-		}
-	}
-	slices.Sort(versions)
 	root := s.URL()
 	sawEnd := false
 	stopBefore := int64(math.MinInt64) // commits older than this (ms) were handled by the last vacuum
-	for i := len(versions) - 1; i >= 0; i-- {
-		v := versions[i]
+	for c, err := range delta.CommitsNewestFirst(ctx, s, latest) {
+		if err != nil {
+			return 0, err
+		}
 		var ci delta.CommitInfo
 		var removes []*delta.Remove
-		err := delta.ReadCommitActions(ctx, s, v, func(a delta.Action) error {
+		for a, err := range c.Actions() {
+			if err != nil {
+				return 0, err
+			}
 			if a.CommitInfo != nil {
 				ci = a.CommitInfo
 			}
 			if r := a.Remove; r != nil && r.DeletionTimestamp != nil && *r.DeletionTimestamp < thresholdMs {
 				removes = append(removes, r)
 			}
-			return nil
-		})
-		if errors.Is(err, delta.ErrNotFound) {
-			continue // removed by log clean-up since the listing
-		}
-		if err != nil {
-			return 0, err
 		}
 		m.CommitsScanned++
 		ts, hasTS := ci.Timestamp()
