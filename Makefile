@@ -89,8 +89,9 @@ test: deps servers
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 60m ./...
 	@# The log and checkpoint code again under the race detector (which also checks unsafe
-	@# pointer arithmetic): concurrent decoding, parallel sidecars. -short: 20 random seeds.
-	$(GO) test -race -short -count=1 -timeout 30m ./delta/... ./checkpoint/...
+	@# pointer arithmetic): concurrent decoding, parallel sidecars. -short: 20 random seeds. And
+	@# the Kafka driver, whose acks, polls and rebalances meet on one partition table.
+	$(GO) test -race -short -count=1 -timeout 30m ./delta/... ./checkpoint/... ./ingest/daemon/kafkapubsub
 
 ## demo: build, make a few rasters with GDAL's tools, ingest them into a local table, ingest
 ## again after one changed, export one back as a COG, optimize, checkpoint and vacuum; then

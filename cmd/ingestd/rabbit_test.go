@@ -44,8 +44,8 @@ func TestHelpQueues(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, want := range []string{"links four drivers: rabbit://, awssqs://, gcppubsub:// and mem://", "awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE",
-		"AWS_ENDPOINT_URL_SQS", "AWS_REGION", "SNS", "visibility", "azuresb:// and kafka:// are not linked",
+	for _, want := range []string{"links five drivers: rabbit://, awssqs://, gcppubsub://, kafka:// and mem://", "awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE",
+		"AWS_ENDPOINT_URL_SQS", "AWS_REGION", "SNS", "visibility", "azuresb:// is not linked", "kafka://GROUP?topic=TOPIC", "KAFKA_BROKERS",
 		"gcppubsub://projects/PROJECT/subscriptions/SUBSCRIPTION", "PUBSUB_EMULATOR_HOST", "OBJECT_FINALIZE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)

@@ -32,6 +32,7 @@ import (
 	"github.com/deltaraster/deltaraster/checkpoint"
 	"github.com/deltaraster/deltaraster/ingest"
 	"github.com/deltaraster/deltaraster/ingest/daemon"
+	_ "github.com/deltaraster/deltaraster/ingest/daemon/kafkapubsub" // kafka://GROUP?topic=T on $KAFKA_BROKERS
 )
 
 const (
@@ -142,8 +143,8 @@ a path element starting with "." or "_", are never work (a bucket-wide notificat
 otherwise feed ingestd its own files). Each poll receives until no message came for --idle;
 with --once the run ends there. --source-query gives the URL parameters to read notified
 objects with.
-This build links four drivers: rabbit://, awssqs://, gcppubsub:// and mem:// (in-process, for
-tests); azuresb:// and kafka:// are not linked.
+This build links five drivers: rabbit://, awssqs://, gcppubsub://, kafka:// and mem://
+(in-process, for tests); azuresb:// is not linked.
 
 RabbitMQ: --subscribe rabbit://QUEUE consumes the queue QUEUE, which must exist (bound to the
 exchange the store's notifications are published to, such as MinIO's MINIO_NOTIFY_AMQP_*
@@ -173,6 +174,18 @@ Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the metadata se
 PUBSUB_EMULATOR_HOST=HOST:PORT names an emulator instead (no credentials). A message is acked
 after the commit holding its object and nacked (delivered again at once) when its batch is
 abandoned; one not settled comes back after the subscription's ack deadline.
+
+Apache Kafka: --subscribe "kafka://GROUP?topic=TOPIC" consumes the topic as a member of the
+consumer group GROUP (replicas of one group share the topic's partitions; ?topic= may be
+repeated), from the brokers of the environment variable KAFKA_BROKERS (host:port, comma-
+separated), such as the topic MinIO's Kafka notification target (MINIO_NOTIFY_KAFKA_*) writes
+S3 event records to. A group without committed offsets starts at the oldest record
+(?offset=latest: at the newest); ?session_timeout= (default 45s) is how long the group waits
+for a replica that stopped answering before its partitions go to the others. Kafka keeps one offset per partition, not an ack per message:
+ingestd commits, per partition, the offset of its oldest message not settled yet, so a replica
+killed or rebalanced away leaves every message it had not committed to the partition's next
+holder, which receives it again (with some settled after it, found in the table and acked).
+A nacked message comes back to the same replica.
 
 Exactly once: any number of ingestd, on one or many machines, may write one table, watching the
 same prefix or others; the table's log decides, so no source is added twice or lost, across
@@ -234,6 +247,11 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
   # A Pub/Sub subscription of a bucket's GCS notifications
   ingestd --table gs://b/tiles --subscribe gcppubsub://projects/my-project/subscriptions/scenes
 
+  # Two replicas of one Kafka consumer group on the topic of MinIO's notifications
+  export KAFKA_BROKERS=kafka-1.example.net:9092,kafka-2.example.net:9092
+  ingestd --table s3://b/tiles --subscribe "kafka://ingestd?topic=scenes-created" --app-id ingestd-a
+  ingestd --table s3://b/tiles --subscribe "kafka://ingestd?topic=scenes-created" --app-id ingestd-b --metrics-addr :9465
+
   # Small batches committed quickly, bands named, GDAL cache and Go heap capped
   ingestd --table ./tiles --watch ./in --batch-max-sources 4 --batch-max-wait 5s \
       --bands red,green,blue --cache-max 128MiB --memory-limit 1GiB
@@ -257,7 +275,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f := cmd.Flags()
 	f.StringVar(&c.table, "table", "", "URL of the raster table (created by the first commit if it does not exist)")
 	f.StringVar(&c.watch, "watch", "", "prefix to watch: a local directory or a file://, s3://, gs://, azblob:// or mem:// URL")
-	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL), awssqs://HOST/ACCOUNT/QUEUE?region=R, gcppubsub://projects/P/subscriptions/S, or mem://")
+	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL), awssqs://HOST/ACCOUNT/QUEUE?region=R, gcppubsub://projects/P/subscriptions/S, kafka://GROUP?topic=T (brokers from KAFKA_BROKERS), or mem://")
 	f.DurationVar(&c.idle, "idle", time.Second, "with --subscribe: a poll ends once no message came for this long (with --once, the run ends)")
 	f.StringVar(&c.sourceQuery, "source-query", "", "with --subscribe: URL parameters to read the notified objects with, such as endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1")
 	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix (or two polls of the subscription)")
@@ -305,6 +323,13 @@ func exclude(table, deadLetter string) []string {
 		return []string{table}
 	}
 	return []string{table, deadLetter}
+}
+
+// noAckDeadline says the queue of the subscription URL never delivers an unacked message again by
+// itself while its consumer lives: RabbitMQ (until the channel closes) and Kafka (until the
+// partition moves to another member of the group).
+func noAckDeadline(subURL string) bool {
+	return strings.HasPrefix(subURL, "rabbit:") || strings.HasPrefix(subURL, "kafka:")
 }
 
 // subscriptionURL is the --subscribe URL as opened: a rabbit:// URL without prefetch_count gets
@@ -408,7 +433,7 @@ func (c *config) run(cmd *cobra.Command) error {
 			return err
 		}
 		sub, err := daemon.OpenSubscription(ctx, subURL, daemon.SubscriptionOptions{Idle: c.idle, MaxMessages: maxMessages,
-			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: strings.HasPrefix(subURL, "rabbit:"),
+			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: noAckDeadline(subURL),
 			Exclude: exclude(c.table, c.deadLetter)})
 		if err != nil {
 			return err
