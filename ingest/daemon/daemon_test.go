@@ -147,25 +147,36 @@ func TestOnce(t *testing.T) {
 		t.Errorf("sources_total{replaced} = %v, want 1", got)
 	}
 	if n := commits(t, table); n != 4 {
-		t.Errorf("%d commits, want 3 (4 sources in batches of 2)", n)
+		t.Errorf("%d commits, want 4 (the 2 before, then 4 sources in batches of 2)", n)
 	}
 }
 
-// TestPoison: a text file and a truncated GeoTIFF among good scenes are tried MaxAttempts times
-// and dead-lettered, one JSON line each, while the good scenes commit.
+// TestPoison: a text file and a truncated GeoTIFF among 20 scenes are tried MaxAttempts times
+// and dead-lettered, one JSON line each, while the 18 good scenes commit.
 func TestPoison(t *testing.T) {
 	rgb := raster(t, "rgb.tif")
 	in, table := t.TempDir(), filepath.Join(t.TempDir(), "tiles")
+	// 20 scenes, the text file and the truncated raster among them (6th and 14th by name, so
+	// in the middle of batches of 16).
 	var srcs []string
-	for i := range 4 {
-		srcs = append(srcs, drop(t, in, fmt.Sprintf("s%d.tif", i), rgb))
+	var text, trunc string
+	for i := range 20 {
+		switch i {
+		case 5:
+			text = drop(t, in, fmt.Sprintf("s%02d-text.tif", i), raster(t, "notraster.tif"))
+		case 13:
+			trunc = drop(t, in, fmt.Sprintf("s%02d-truncated.tif", i), raster(t, "truncated.tif"))
+		default:
+			srcs = append(srcs, drop(t, in, fmt.Sprintf("s%02d.tif", i), rgb))
+		}
 	}
-	text := drop(t, in, "a-text.tif", raster(t, "notraster.tif"))
-	trunc := drop(t, in, "b-truncated.tif", raster(t, "truncated.tif"))
 	o := testOptions(t, table)
 	o.MaxAttempts = 2
 	runOnce(t, o, in, WatchOptions{})
 	checkExactlyOnce(t, table, srcs)
+	if got := counter(t, o.Metrics.Sources.WithLabelValues(ResultAdded)); got != 18 {
+		t.Errorf("sources_total{added} = %v, want 18", got)
+	}
 	if got := counter(t, o.Metrics.Sources.WithLabelValues(ResultDeadLetter)); got != 2 {
 		t.Errorf("sources_total{dead_letter} = %v, want 2", got)
 	}
