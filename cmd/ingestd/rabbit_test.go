@@ -44,11 +44,24 @@ func TestHelpQueues(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("--help: exit %d", code)
 	}
-	for _, want := range []string{"links five drivers: rabbit://, awssqs://, gcppubsub://, kafka:// and mem://", "awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE",
-		"AWS_ENDPOINT_URL_SQS", "AWS_REGION", "SNS", "visibility", "azuresb:// is not linked", "kafka://GROUP?topic=TOPIC", "KAFKA_BROKERS",
+	for _, want := range []string{"links six drivers: rabbit://, awssqs://, gcppubsub://, azuresb://, kafka:// and\nmem://", "awssqs://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE",
+		"AWS_ENDPOINT_URL_SQS", "AWS_REGION", "SNS", "visibility", "azuresb://TOPIC?subscription=SUBSCRIPTION", "SERVICEBUS_CONNECTION_STRING", "lock duration", "kafka://GROUP?topic=TOPIC", "KAFKA_BROKERS",
 		"gcppubsub://projects/PROJECT/subscriptions/SUBSCRIPTION", "PUBSUB_EMULATOR_HOST", "OBJECT_FINALIZE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+// TestSubscribeServiceBusUnset: azuresb:// without a namespace in the environment fails at once,
+// naming the variables to set (the driver is linked; no Service Bus emulator can run here, so
+// the probe of an unreachable namespace is tested in ingest/daemon, TestProbeServiceBus).
+func TestSubscribeServiceBusUnset(t *testing.T) {
+	t.Setenv("SERVICEBUS_CONNECTION_STRING", "")
+	t.Setenv("AZURE_SERVICEBUS_HOSTNAME", "")
+	code, _, stderr := ingestd(t, "--table", t.TempDir(), "--subscribe", "azuresb://blob-events?subscription=ingestd",
+		"--once", "--metrics-addr", "")
+	if code != exitFailure || !strings.Contains(stderr, "SERVICEBUS_CONNECTION_STRING") || !strings.Contains(stderr, "AZURE_SERVICEBUS_HOSTNAME") {
+		t.Errorf("exit %d, stderr %q; want %d and the variables to set", code, stderr, exitFailure)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	_ "gocloud.dev/pubsub/awssnssqs"    // awssqs://HOST/ACCOUNT/QUEUE subscriptions (SQS, SNS fan-out)
+	_ "gocloud.dev/pubsub/azuresb"      // azuresb://TOPIC?subscription=S ($SERVICEBUS_CONNECTION_STRING)
 	_ "gocloud.dev/pubsub/gcppubsub"    // gcppubsub://projects/P/subscriptions/S ($PUBSUB_EMULATOR_HOST)
 	_ "gocloud.dev/pubsub/mempubsub"    // mem:// subscriptions (in-process)
 	_ "gocloud.dev/pubsub/rabbitpubsub" // rabbit://QUEUE subscriptions on $RABBIT_SERVER_URL
@@ -143,8 +144,8 @@ a path element starting with "." or "_", are never work (a bucket-wide notificat
 otherwise feed ingestd its own files). Each poll receives until no message came for --idle;
 with --once the run ends there. --source-query gives the URL parameters to read notified
 objects with.
-This build links five drivers: rabbit://, awssqs://, gcppubsub://, kafka:// and mem://
-(in-process, for tests); azuresb:// is not linked.
+This build links six drivers: rabbit://, awssqs://, gcppubsub://, azuresb://, kafka:// and
+mem:// (in-process, for tests).
 
 RabbitMQ: --subscribe rabbit://QUEUE consumes the queue QUEUE, which must exist (bound to the
 exchange the store's notifications are published to, such as MinIO's MINIO_NOTIFY_AMQP_*
@@ -174,6 +175,17 @@ Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the metadata se
 PUBSUB_EMULATOR_HOST=HOST:PORT names an emulator instead (no credentials). A message is acked
 after the commit holding its object and nacked (delivered again at once) when its batch is
 abandoned; one not settled comes back after the subscription's ack deadline.
+
+Azure Service Bus: --subscribe "azuresb://TOPIC?subscription=SUBSCRIPTION" consumes a
+subscription of the Service Bus topic that an Event Grid subscription of the storage account
+(Microsoft.Storage.BlobCreated, Event Grid or CloudEvents schema) delivers to. The namespace is
+named by SERVICEBUS_CONNECTION_STRING (Endpoint=sb://NAMESPACE.servicebus.windows.net/;
+SharedAccessKeyName=...;SharedAccessKey=...) or AZURE_SERVICEBUS_HOSTNAME (with Azure AD
+credentials); opening peeks at the subscription, so a wrong namespace or name fails at start.
+Messages are locked while held: completed (acked) after the commit holding their blob,
+abandoned (nacked) when the batch is abandoned; one held longer than the subscription's lock
+duration (60 s by default, at most 5 min) is delivered again, so set the lock duration above
+the time of a batch (--batch-max-wait and the decode) or keep batches short.
 
 Apache Kafka: --subscribe "kafka://GROUP?topic=TOPIC" consumes the topic as a member of the
 consumer group GROUP (replicas of one group share the topic's partitions; ?topic= may be
@@ -247,6 +259,10 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
   # A Pub/Sub subscription of a bucket's GCS notifications
   ingestd --table gs://b/tiles --subscribe gcppubsub://projects/my-project/subscriptions/scenes
 
+  # A Service Bus subscription fed by Event Grid's BlobCreated events
+  export SERVICEBUS_CONNECTION_STRING='Endpoint=sb://my-ns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=...'
+  ingestd --table azblob://acct@c/tiles --subscribe "azuresb://blob-events?subscription=ingestd"
+
   # Two replicas of one Kafka consumer group on the topic of MinIO's notifications
   export KAFKA_BROKERS=kafka-1.example.net:9092,kafka-2.example.net:9092
   ingestd --table s3://b/tiles --subscribe "kafka://ingestd?topic=scenes-created" --app-id ingestd-a
@@ -275,7 +291,7 @@ Sizes take a suffix: KiB, MiB, GiB (or K, M, G) are powers of 1024, KB, MB, GB p
 	f := cmd.Flags()
 	f.StringVar(&c.table, "table", "", "URL of the raster table (created by the first commit if it does not exist)")
 	f.StringVar(&c.watch, "watch", "", "prefix to watch: a local directory or a file://, s3://, gs://, azblob:// or mem:// URL")
-	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL), awssqs://HOST/ACCOUNT/QUEUE?region=R, gcppubsub://projects/P/subscriptions/S, kafka://GROUP?topic=T (brokers from KAFKA_BROKERS), or mem://")
+	f.StringVar(&c.subscribe, "subscribe", "", "instead of --watch: a gocloud.dev/pubsub subscription URL of object-created notifications: rabbit://QUEUE (server from RABBIT_SERVER_URL), awssqs://HOST/ACCOUNT/QUEUE?region=R, gcppubsub://projects/P/subscriptions/S, azuresb://TOPIC?subscription=S, kafka://GROUP?topic=T (brokers from KAFKA_BROKERS), or mem://")
 	f.DurationVar(&c.idle, "idle", time.Second, "with --subscribe: a poll ends once no message came for this long (with --once, the run ends)")
 	f.StringVar(&c.sourceQuery, "source-query", "", "with --subscribe: URL parameters to read the notified objects with, such as endpoint=http://127.0.0.1:9000&use_path_style=true&region=us-east-1")
 	f.DurationVar(&c.poll, "poll", daemon.DefaultPoll, "time between two listings of the prefix (or two polls of the subscription)")

@@ -103,6 +103,12 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
+	if err := probe(ctx, sub); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sub.Shutdown(sctx)
+		return nil, fmt.Errorf("subscribe %s: %w", rawURL, err)
+	}
 	return &Subscription{sub: sub, url: rawURL, o: o, stores: map[string]delta.Store{},
 		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude}, nil
 }
