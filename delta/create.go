@@ -23,7 +23,8 @@ type TableSpec struct {
 
 // CreateTable writes version 0 of a new table: protocol, metadata and a CREATE TABLE
 // commitInfo. It fails with ErrTableExists when the URL already holds a Delta log, including
-// when another writer creates it first.
+// when another writer creates it first. An error matching ErrAfterCommit means the table was
+// created and only the work after the commit failed (a retry would get ErrTableExists).
 func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) (*Snapshot, error) {
 	t, err := BeginCreate(ctx, s, spec, opts)
 	if err != nil {
@@ -43,7 +44,7 @@ func CreateTable(ctx context.Context, s Store, spec TableSpec, opts TxnOptions) 
 	}
 	snap, err := Open(ctx, s, AtVersion(0))
 	if err != nil {
-		return nil, fmt.Errorf("create table %s: after committing version 0, reading it back: %w", s.URL(), err)
+		return nil, fmt.Errorf("create table %s: %w", s.URL(), &AfterCommitError{Version: 0, Err: fmt.Errorf("reading it back: %w", err)})
 	}
 	return snap, nil
 }

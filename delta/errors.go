@@ -16,6 +16,10 @@ var (
 	// ErrCommitUnknown means a commit's put failed in a way that leaves its outcome unknown (it
 	// may have landed) and reading the version back could not tell.
 	ErrCommitUnknown = errors.New("delta: commit outcome unknown")
+	// ErrAfterCommit is matched by the error of a commit that landed when only the work after it
+	// failed (the post-commit hook's checkpoint or .crc, reading the new version back): the
+	// commit stands and must not be made again. The error is an *AfterCommitError.
+	ErrAfterCommit = errors.New("delta: committed; the work after the commit failed")
 	// ErrUnsupportedFeature means the table needs a protocol feature this library lacks.
 	ErrUnsupportedFeature = errors.New("delta: unsupported feature")
 	// ErrVersionNotFound means the requested version or timestamp is outside the log.
@@ -29,6 +33,19 @@ var (
 	// ErrCorrupt is wrapped by every *CorruptError.
 	ErrCorrupt = errors.New("delta: corrupt log")
 )
+
+// AfterCommitError is the error of a commit that landed at Version when the work after it
+// failed with Err. It matches ErrAfterCommit and Err.
+type AfterCommitError struct {
+	Version int64
+	Err     error
+}
+
+func (e *AfterCommitError) Error() string {
+	return fmt.Sprintf("after committing version %d: %v", e.Version, e.Err)
+}
+
+func (e *AfterCommitError) Unwrap() []error { return []error{ErrAfterCommit, e.Err} }
 
 // CorruptError reports a log file that cannot be used: unreadable, malformed or inconsistent.
 type CorruptError struct {

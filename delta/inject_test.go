@@ -120,11 +120,11 @@ func sweepMode(t *testing.T, mode sweepRun, listFailAfter int, prepare func(t *t
 }
 
 // reportsLanded reports whether the error of an operation whose commit landed says so: the
-// commit stands and only the work after it failed ("after committing version"), or the outcome
+// commit stands and only the work after it failed (delta.ErrAfterCommit), or the outcome
 // is unknown (delta.ErrCommitUnknown). A plain error for a commit that landed tells the
 // caller nothing was written: a caller that then deletes the files it wrote breaks the table.
 func reportsLanded(err error) bool {
-	return strings.Contains(err.Error(), "after committing version") || errors.Is(err, delta.ErrCommitUnknown)
+	return errors.Is(err, delta.ErrAfterCommit) || errors.Is(err, delta.ErrCommitUnknown)
 }
 
 // tableState is what a clean reader sees of a table.

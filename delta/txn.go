@@ -232,7 +232,7 @@ func (t *Txn) landed(ctx context.Context, v int64, actions []Action) (int64, err
 	if t.opts.PostCommit != nil {
 		c := Committed{Store: t.store, Version: v, ReadVersion: t.snap.Version(), Read: t.snap, Actions: actions}
 		if err := t.opts.PostCommit(ctx, c); err != nil {
-			return v, fmt.Errorf("after committing version %d: %w", v, err)
+			return v, &AfterCommitError{Version: v, Err: err}
 		}
 	}
 	return v, nil
