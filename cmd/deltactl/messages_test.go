@@ -91,6 +91,14 @@ func TestExportMessages(t *testing.T) {
 	other := filepath.Join(filepath.Dir(cog), "cog2.tif")
 	wantFailure(t, exitFailure, prefix(other, "0")+"the table holds no source "+other+`; the nearest of its sources: "`+cog+`"`+"\n",
 		"export", dir, "--source", other, "--out", out)
+	// A relative spelling is read against the working directory, and the message says so.
+	cwd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, exitFailure, prefix("cog.tif", "0")+"the table holds no source cog.tif (a relative path, read as "+
+		filepath.Join(cwd, "cog.tif")+`); the nearest of its sources: "`+cog+`"`+"\n",
+		"export", dir, "--source", "cog.tif", "--out", out)
 	wantFailure(t, exitFailure, prefix(cog, "3")+"the table holds the source at level 0, 1 and 2, not at level 3\n",
 		"export", dir, "--source", cog, "--out", out, "--level", "3")
 	wantStderr(t, exitFailure, prefix(cog, "0")+"none of the 2 tiles at level 0 intersects the bbox 10,10,11,11; they cover ",
@@ -128,7 +136,7 @@ func TestTableURLMessages(t *testing.T) {
 }
 
 // TestErrorsNameURLOnce walks the error chain of failing commands: the table's URL is named
-// by one layer only, and no layer repeats another's words.
+// by one layer only, and no layer repeats another's words; stderr is one line naming it once.
 func TestErrorsNameURLOnce(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nonexistent")
 	table, _ := newTable(t)
@@ -177,6 +185,11 @@ func TestErrorsNameURLOnce(t *testing.T) {
 		}
 		if named != 1 {
 			t.Errorf("deltactl %s: %s named by %d layers of %q", strings.Join(args, " "), name, named, err)
+		}
+		// And as the user sees it: one line on stderr naming it once, exit 1.
+		r := deltactl(t, args...)
+		if r.code != exitFailure || strings.Count(r.stderr, "\n") != 1 || strings.Count(r.stderr, name) != 1 {
+			t.Errorf("deltactl %s: exit %d, stderr %q; want exit %d and one line naming %s once", strings.Join(args, " "), r.code, r.stderr, exitFailure, name)
 		}
 	}
 }
