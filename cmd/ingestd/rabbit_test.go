@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSubscriptionURL: a rabbit:// URL gets a prefetch bound unless it has one or the run is
@@ -63,5 +64,24 @@ func TestSubscribeServiceBusUnset(t *testing.T) {
 		"--once", "--metrics-addr", "")
 	if code != exitFailure || !strings.Contains(stderr, "SERVICEBUS_CONNECTION_STRING") || !strings.Contains(stderr, "AZURE_SERVICEBUS_HOSTNAME") {
 		t.Errorf("exit %d, stderr %q; want %d and the variables to set", code, stderr, exitFailure)
+	}
+}
+
+// TestSubscribePubSubUnreachable: gcppubsub:// with PUBSUB_EMULATOR_HOST on a closed port fails
+// at start, naming the subscription and what to check, instead of idling and exiting 0 with
+// --once (gocloud's driver retries an unavailable server inside each receive). A child process:
+// the driver dials once per process.
+func TestSubscribePubSubUnreachable(t *testing.T) {
+	t.Setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:1")
+	p := start(t, "--table", t.TempDir(), "--subscribe", "gcppubsub://projects/p/subscriptions/scenes",
+		"--once", "--idle", "1s", "--metrics-addr", "")
+	select {
+	case <-p.done:
+	case <-time.After(90 * time.Second):
+		t.Fatalf("still running after 90 s; log:\n%s", p.log())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != exitFailure ||
+		!strings.Contains(p.log(), "the Pub/Sub subscription projects/p/subscriptions/scenes did not answer within 30s (check PUBSUB_EMULATOR_HOST") {
+		t.Errorf("exit %d; want %d and the subscription named; log:\n%s", code, exitFailure, p.log())
 	}
 }

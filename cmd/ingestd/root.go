@@ -172,7 +172,8 @@ Google Cloud Pub/Sub: --subscribe gcppubsub://projects/PROJECT/subscriptions/SUB
 consumes a subscription of the topic a bucket's notification configuration publishes to (GCS
 notifications: attributes eventType OBJECT_FINALIZE, bucketId, objectId). Credentials are the
 Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the metadata server);
-PUBSUB_EMULATOR_HOST=HOST:PORT names an emulator instead (no credentials). A message is acked
+PUBSUB_EMULATOR_HOST=HOST:PORT names an emulator instead (no credentials). Opening reads the
+subscription (GetSubscription), so a wrong address or name fails at start. A message is acked
 after the commit holding its object and nacked (delivered again at once) when its batch is
 abandoned; one not settled comes back after the subscription's ack deadline.
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,17 @@ func TestSubscribeGCPPubSub(t *testing.T) {
 	for _, m := range srv.Messages() {
 		if m.Acks == 0 {
 			t.Errorf("message %s (%s) never acked", m.ID, m.Attributes["objectId"])
+		}
+	}
+
+	// A subscription that does not exist fails the open, naming it (the driver would open it
+	// and receive nothing, forever); the short form of the URL names the same path.
+	for _, u := range []string{"gcppubsub://projects/deltaraster/subscriptions/missing", "gcppubsub://deltaraster/missing"} {
+		if s, err := OpenSubscription(ctx, u, SubscriptionOptions{}); err == nil {
+			s.Close(ctx)
+			t.Errorf("%s opened", u)
+		} else if want := "the Pub/Sub subscription projects/deltaraster/subscriptions/missing does not exist"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want it to say %q", u, err, want)
 		}
 	}
 }

@@ -103,7 +103,7 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	if err := probe(ctx, sub); err != nil {
+	if err := probe(ctx, rawURL, sub); err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		sub.Shutdown(sctx)
