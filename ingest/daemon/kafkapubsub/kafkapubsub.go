@@ -106,12 +106,13 @@ func (o *URLOpener) OpenSubscriptionURL(ctx context.Context, u *url.URL) (*pubsu
 // brokers answer and that every topic exists, so a wrong address or a misspelt topic is an error
 // here rather than a subscription that never receives anything.
 func OpenSubscription(ctx context.Context, brokers []string, group string, topics []string, opts ...kgo.Opt) (*pubsub.Subscription, error) {
-	s := &subscription{group: group, parts: map[topicPartition]*partition{}}
+	s := &subscription{group: group, parts: map[topicPartition]*partition{}, owned: map[topicPartition]bool{}}
 	all := append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics...),
 		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(s.assigned),
 		kgo.OnPartitionsRevoked(s.revoked),
 		kgo.OnPartitionsLost(s.lost),
 	}, opts...)
@@ -193,6 +194,7 @@ type subscription struct {
 	group string
 
 	mu    sync.Mutex
+	owned map[topicPartition]bool // assigned to this member and not revoked since
 	parts map[topicPartition]*partition
 	redo  []ackID // nacked, delivered again before polling
 	gen   uint64
@@ -216,7 +218,11 @@ func (s *subscription) ReceiveBatch(ctx context.Context, max int) ([]*driver.Mes
 	}
 	s.mu.Lock()
 	var msgs []*driver.Message
-	fs.EachRecord(func(r *kgo.Record) { msgs = append(msgs, s.deliver(r)) })
+	fs.EachRecord(func(r *kgo.Record) {
+		if m := s.deliver(r); m != nil {
+			msgs = append(msgs, m)
+		}
+	})
 	s.mu.Unlock()
 	if len(msgs) > 0 {
 		return msgs, nil // a partition's error comes back at the next poll
@@ -233,9 +239,15 @@ func (s *subscription) ReceiveBatch(ctx context.Context, max int) ([]*driver.Mes
 	return nil, nil
 }
 
-// deliver registers r as pending and makes its message; s.mu is held.
+// deliver registers r as pending and makes its message; s.mu is held. A record of a partition
+// revoked since the poll returned it is left out (nil): the partition's next holder receives it
+// from the committed offset, and registering it here would let this member commit past records
+// it held before the revocation and never settled.
 func (s *subscription) deliver(r *kgo.Record) *driver.Message {
 	tp := topicPartition{r.Topic, r.Partition}
+	if !s.owned[tp] {
+		return nil
+	}
 	p := s.parts[tp]
 	if p == nil {
 		s.gen++
@@ -381,6 +393,17 @@ func contains(ps []int32, p int32) bool {
 	return false
 }
 
+// assigned records the partitions given to this member (before their fetches begin).
+func (s *subscription) assigned(_ context.Context, _ *kgo.Client, tps map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range tps {
+		for _, p := range ps {
+			s.owned[topicPartition{t, p}] = true
+		}
+	}
+}
+
 // revoked commits what is done of the partitions leaving this member, then forgets them: their
 // pending messages go to the partitions' next holder from the committed offset.
 func (s *subscription) revoked(ctx context.Context, _ *kgo.Client, tps map[string][]int32) {
@@ -398,6 +421,7 @@ func (s *subscription) forget(tps map[string][]int32) {
 	for t, ps := range tps {
 		for _, p := range ps {
 			delete(s.parts, topicPartition{t, p})
+			delete(s.owned, topicPartition{t, p})
 		}
 	}
 }
