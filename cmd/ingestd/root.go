@@ -34,6 +34,7 @@ import (
 	"github.com/deltaraster/deltaraster/ingest"
 	"github.com/deltaraster/deltaraster/ingest/daemon"
 	_ "github.com/deltaraster/deltaraster/ingest/daemon/kafkapubsub" // kafka://GROUP?topic=T on $KAFKA_BROKERS
+	"github.com/deltaraster/deltaraster/ingest/daemon/subcheck"
 )
 
 const (
@@ -450,7 +451,7 @@ func (c *config) run(cmd *cobra.Command) error {
 			return err
 		}
 		sub, err := daemon.OpenSubscription(ctx, subURL, daemon.SubscriptionOptions{Idle: c.idle, MaxMessages: maxMessages,
-			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: noAckDeadline(subURL),
+			SourceQuery: c.sourceQuery, Logger: log, NoAckDeadline: noAckDeadline(subURL), Check: subcheck.Probe,
 			Exclude: exclude(c.table, c.deadLetter)})
 		if err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"cloud.google.com/go/pubsub/pstest"
 	_ "gocloud.dev/pubsub/gcppubsub"
 
+	"github.com/deltaraster/deltaraster/ingest/daemon/subcheck"
 	"github.com/deltaraster/deltaraster/internal/testservers"
 )
 
@@ -135,7 +136,7 @@ func TestSubscribeGCPPubSub(t *testing.T) {
 	// A subscription that does not exist fails the open, naming it (the driver would open it
 	// and receive nothing, forever); the short form of the URL names the same path.
 	for _, u := range []string{"gcppubsub://projects/deltaraster/subscriptions/missing", "gcppubsub://deltaraster/missing"} {
-		if s, err := OpenSubscription(ctx, u, SubscriptionOptions{}); err == nil {
+		if s, err := OpenSubscription(ctx, u, SubscriptionOptions{Check: subcheck.Probe}); err == nil {
 			s.Close(ctx)
 			t.Errorf("%s opened", u)
 		} else if want := "the Pub/Sub subscription projects/deltaraster/subscriptions/missing does not exist"; !strings.Contains(err.Error(), want) {

@@ -37,6 +37,11 @@ type SubscriptionOptions struct {
 	// would (and RabbitMQ closes a channel whose message stays unacked past its consumer
 	// timeout, 30 minutes by default).
 	NoAckDeadline bool
+	// Check, when set, is called once the subscription is open, with its URL; an error fails
+	// OpenSubscription. subcheck.Probe checks that lazily connecting drivers' servers answer
+	// (a driver that retries inside Receive otherwise makes a dead server look like an empty
+	// queue).
+	Check func(ctx context.Context, rawURL string, sub *pubsub.Subscription) error
 	// Exclude are prefixes (any spelling of a source URI, as SourceID takes) whose objects are
 	// never work: the table's own root and the dead-letter prefix, whose objects the daemon
 	// writes itself. A notification configured on a whole bucket that holds the table would
@@ -103,7 +108,7 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	if err := probe(ctx, rawURL, sub); err != nil {
+	if err := o.check(ctx, rawURL, sub); err != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		sub.Shutdown(sctx)
@@ -111,6 +116,14 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	}
 	return &Subscription{sub: sub, url: rawURL, o: o, stores: map[string]delta.Store{},
 		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude}, nil
+}
+
+// check runs Check, if any.
+func (o SubscriptionOptions) check(ctx context.Context, rawURL string, sub *pubsub.Subscription) error {
+	if o.Check == nil {
+		return nil
+	}
+	return o.Check(ctx, rawURL, sub)
 }
 
 // prefixID is the identity of a prefix (a directory, a bucket, a path in one), ending in "/":

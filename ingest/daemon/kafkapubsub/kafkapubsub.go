@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -329,7 +330,7 @@ func (s *subscription) commit(ctx context.Context, only map[string][]int32) erro
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	points := map[topicPartition]int64{}
 	for tp, p := range s.parts {
-		if only != nil && !contains(only[tp.topic], tp.part) {
+		if only != nil && !slices.Contains(only[tp.topic], tp.part) {
 			continue
 		}
 		if c := p.commitPoint(); c > p.committed && c > 0 {
@@ -378,15 +379,6 @@ func rebalanced(err error) bool {
 	for _, e := range []error{kerr.RebalanceInProgress, kerr.IllegalGeneration, kerr.UnknownMemberID,
 		kerr.FencedInstanceID, kerr.StaleMemberEpoch, kerr.UnknownTopicOrPartition} {
 		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(ps []int32, p int32) bool {
-	for _, q := range ps {
-		if q == p {
 			return true
 		}
 	}

@@ -1,4 +1,8 @@
-package daemon
+// Package subcheck checks, when a subscription is opened, that the server of the drivers that
+// connect lazily answers and that the subscription exists: set daemon.SubscriptionOptions.Check
+// to Probe. It is a package of its own so that importing ingest/daemon does not link the Azure
+// Service Bus and Google Pub/Sub clients; ingestd, which links those drivers, links it.
+package subcheck
 
 import (
 	"context"
@@ -16,11 +20,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// probeTimeout bounds the request that checks a subscription answers when it is opened (a
-// variable for the tests).
-var probeTimeout = 30 * time.Second
+// Timeout bounds the request that checks a subscription answers.
+var Timeout = 30 * time.Second
 
-// probe checks, for the drivers that connect lazily, that the subscription's server answers and
+// Probe checks, for the drivers that connect lazily, that the subscription's server answers and
 // the subscription exists, so a wrong address or name fails the open instead of looking like an
 // empty queue: these drivers retry what they call transient failures inside Receive until its
 // context ends, which a poll takes for idleness (and --once exited 0 having done nothing).
@@ -30,11 +33,11 @@ var probeTimeout = 30 * time.Second
 //
 // The other linked drivers dial at open (rabbit://, kafka://) or fail their first receive with
 // an error they do not retry (awssqs://).
-func probe(ctx context.Context, rawURL string, sub *pubsub.Subscription) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+func Probe(ctx context.Context, rawURL string, sub *pubsub.Subscription) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	late := func(what, check string) error {
-		return fmt.Errorf("the %s did not answer within %v (%s)", what, probeTimeout, check)
+		return fmt.Errorf("the %s did not answer within %v (%s)", what, Timeout, check)
 	}
 	var sb *azservicebus.Receiver
 	if sub.As(&sb) {

@@ -1,4 +1,4 @@
-package daemon
+package subcheck_test
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"time"
 
 	_ "gocloud.dev/pubsub/azuresb"
+
+	"github.com/deltaraster/deltaraster/ingest/daemon"
+	"github.com/deltaraster/deltaraster/ingest/daemon/subcheck"
 )
 
 // TestProbeServiceBus: an azuresb:// subscription whose namespace does not answer fails to open
@@ -14,11 +17,12 @@ import (
 // empty queue (azservicebus connects lazily and retries; no Service Bus emulator can run here,
 // so only the failing side is tested).
 func TestProbeServiceBus(t *testing.T) {
-	defer func(d time.Duration) { probeTimeout = d }(probeTimeout)
-	probeTimeout = 3 * time.Second
+	defer func(d time.Duration) { subcheck.Timeout = d }(subcheck.Timeout)
+	subcheck.Timeout = 3 * time.Second
 	t.Setenv("SERVICEBUS_CONNECTION_STRING", "Endpoint=sb://127.0.0.1:1/;SharedAccessKeyName=k;SharedAccessKey=c2VjcmV0")
 	start := time.Now()
-	sub, err := OpenSubscription(context.Background(), "azuresb://scenes?subscription=ingestd", SubscriptionOptions{})
+	sub, err := daemon.OpenSubscription(context.Background(), "azuresb://scenes?subscription=ingestd",
+		daemon.SubscriptionOptions{Check: subcheck.Probe})
 	if err == nil {
 		sub.Close(context.Background())
 		t.Fatal("opened a Service Bus subscription on a closed port")
