@@ -42,10 +42,16 @@ func openWatch(t *testing.T, url string, wo WatchOptions) *Watch {
 // runOnce runs a daemon with Once on the prefix watch.
 func runOnce(t *testing.T, o Options, watch string, wo WatchOptions) *Daemon {
 	t.Helper()
-	o.Once = true
 	wo.Unsettled = true
+	return runSourceOnce(t, o, openWatch(t, watch, wo))
+}
+
+// runSourceOnce runs a daemon on src with Once until it ends; it fails the test on an error.
+func runSourceOnce(t *testing.T, o Options, src Source) *Daemon {
+	t.Helper()
+	o.Once = true
 	ctx := context.Background()
-	d, err := New(ctx, openWatch(t, watch, wo), o)
+	d, err := New(ctx, src, o)
 	if err != nil {
 		t.Fatal(err)
 	}

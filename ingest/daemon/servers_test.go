@@ -129,15 +129,7 @@ func TestSubscribeMinIO(t *testing.T) {
 	}
 	table := base + "tables/sub"
 	o := testOptions(t, table)
-	o.Once = true
-	d, err := New(ctx, sub, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	runSourceOnce(t, o, sub)
 	files, versions, rows := holdings(t, table)
 	for _, id := range []string{"s3://" + bucket + "/in/s0.tif", "s3://" + bucket + "/in/s%201.tif"} {
 		if files[id] != 1 || !strings.HasPrefix(versions[id], `"`) {

@@ -51,15 +51,8 @@ func TestSubscribeSQS(t *testing.T) {
 	}
 	table := base + "tables/sqs"
 	o := testOptions(t, table)
-	o.Once, o.MaxAttempts = true, 2
-	d, err := New(ctx, sub, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	o.MaxAttempts = 2
+	runSourceOnce(t, o, sub)
 	files, versions, rows := holdings(t, table)
 	for _, k := range []string{"in/s0.tif", "in/s%201.tif", "in/s2.tif"} {
 		id := "s3://" + bucket + "/" + k

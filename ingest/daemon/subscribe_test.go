@@ -118,15 +118,8 @@ func TestSubscribe(t *testing.T) {
 
 	table := "mem://" + bucket + "-table"
 	o := testOptions(t, table)
-	o.Once, o.MaxAttempts = true, 2
-	d, err := New(ctx, sub, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if err := d.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	o.MaxAttempts = 2
+	runSourceOnce(t, o, sub)
 	if len(sub.open) != 0 || len(sub.waiting) != 0 {
 		t.Errorf("after the run %d messages and %d objects wait for their ack", len(sub.open), len(sub.waiting))
 	}
