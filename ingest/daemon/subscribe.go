@@ -104,26 +104,31 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 		}
 		exclude = append(exclude, id)
 	}
-	sub, err := pubsub.OpenSubscription(ctx, rawURL)
+	sub, err := o.open(ctx, rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	if err := o.check(ctx, rawURL, sub); err != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		sub.Shutdown(sctx)
-		return nil, fmt.Errorf("subscribe %s: %w", rawURL, err)
 	}
 	return &Subscription{sub: sub, url: rawURL, o: o, stores: map[string]delta.Store{},
 		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude}, nil
 }
 
-// check runs Check, if any.
-func (o SubscriptionOptions) check(ctx context.Context, rawURL string, sub *pubsub.Subscription) error {
-	if o.Check == nil {
-		return nil
+// open opens the subscription at rawURL and runs Check, if any, on it (shut down again when
+// the check fails); at start and when a failed subscription is opened again.
+func (o SubscriptionOptions) open(ctx context.Context, rawURL string) (*pubsub.Subscription, error) {
+	sub, err := pubsub.OpenSubscription(ctx, rawURL)
+	if err != nil {
+		return nil, err
 	}
-	return o.Check(ctx, rawURL, sub)
+	if o.Check == nil {
+		return sub, nil
+	}
+	if err := o.Check(ctx, rawURL, sub); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sub.Shutdown(sctx)
+		return nil, fmt.Errorf("%s: %w", rawURL, err)
+	}
+	return sub, nil
 }
 
 // prefixID is the identity of a prefix (a directory, a bucket, a path in one), ending in "/":
@@ -181,9 +186,9 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 		return nil, err
 	}
 	if s.sub == nil {
-		sub, err := pubsub.OpenSubscription(ctx, s.url)
+		sub, err := s.o.open(ctx, s.url)
 		if err != nil {
-			return nil, fmt.Errorf("subscribe %s again: %w", s.url, err)
+			return nil, fmt.Errorf("subscribe again: %w", err)
 		}
 		s.o.Logger.Info("ingestd: subscribed again", "subscription", s.url)
 		s.sub = sub
