@@ -61,10 +61,11 @@ type SourceResult struct {
 
 var registerOnce sync.Once
 
-// initGDAL caps the block cache (before any raster is opened by this call) and registers the
-// drivers once.
+// initGDAL caps the block cache (before any raster is opened by this call), fixes malloc's
+// thresholds (gdal.TuneMalloc) and registers the drivers, once.
 func initGDAL(cacheMax int64) {
 	gdal.SetCacheMax(cacheMax)
+	gdal.TuneMalloc()
 	registerOnce.Do(godal.RegisterAll)
 }
 

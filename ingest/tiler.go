@@ -187,68 +187,6 @@ func readWindow[T pixel](tl *tiler, b godal.Band, x0, y0, w, h int, dst []byte) 
 	return dst, s, nil
 }
 
-// integer is the integer pixel types: their statistics need no float conversion per pixel.
-type integer interface {
-	~uint8 | ~uint16 | ~int16 | ~uint32 | ~int32
-}
-
-// intRange is the range of T as float64.
-func intRange[T integer]() (lo, hi float64) {
-	var z T
-	switch any(z).(type) {
-	case uint8:
-		return 0, math.MaxUint8
-	case uint16:
-		return 0, math.MaxUint16
-	case int16:
-		return math.MinInt16, math.MaxInt16
-	case uint32:
-		return 0, math.MaxUint32
-	default:
-		return math.MinInt32, math.MaxInt32
-	}
-}
-
-// intStats are the statistics of the w x h pixels at the top left of a tile of stride ts.
-// Pixels equal to the nodata value are not valid; a nodata value that T cannot hold matches
-// no pixel. Sums are exact (int64 holds 2048 x 2048 values of 32 bits).
-func intStats[T integer](out []T, ts, w, h int, hasND bool, noData float64) bandStats {
-	var nd T
-	if hasND {
-		if lo, hi := intRange[T](); noData == math.Trunc(noData) && noData >= lo && noData <= hi {
-			nd = T(noData)
-		} else {
-			hasND = false
-		}
-	}
-	lo, hi := intRange[T]()
-	mn, mx := T(hi), T(lo) // so the first valid pixel sets both
-	var sum, n int64
-	for y := 0; y < h; y++ {
-		line := out[y*ts : y*ts+w]
-		if !hasND {
-			for _, v := range line {
-				sum += int64(v)
-				mn, mx = min(mn, v), max(mx, v)
-			}
-			n += int64(len(line))
-			continue
-		}
-		for _, v := range line {
-			if v == nd {
-				continue
-			}
-			n++
-			sum += int64(v)
-			mn, mx = min(mn, v), max(mx, v)
-		}
-	}
-	if n == 0 {
-		return bandStats{Min: nan, Max: nan, Mean: nan}
-	}
-	return bandStats{Min: float64(mn), Max: float64(mx), Mean: float64(sum) / float64(n), Valid: n}
-}
-
 // floatStats are the statistics of the w x h pixels at the top left of a tile of stride ts:
 // NaN and the nodata value are not valid.
 func floatStats[T ~float32 | ~float64](out []T, ts, w, h int, hasND bool, nd float64) bandStats {

@@ -79,6 +79,36 @@ func TestIntStats(t *testing.T) {
 	checkIntStats(t, "uint32", func(r *rand.Rand) uint32 { return r.Uint32() })
 	checkIntStats(t, "int32", func(r *rand.Rand) int32 { return int32(r.Uint32()) })
 	checkIntStats(t, "uint16 few values", func(r *rand.Rand) uint16 { return uint16(r.IntN(3)) })
+	checkExtremes[uint8](t, "uint8")
+	checkExtremes[uint16](t, "uint16")
+	checkExtremes[int16](t, "int16")
+	checkExtremes[uint32](t, "uint32")
+	checkExtremes[int32](t, "int32")
+}
+
+// checkExtremes compares intStats with refStats on the largest tile filled with T's extremes
+// (the row sums of intStats must not overflow), with either extreme as nodata. refStats sums
+// 4M values of up to 32 bits in float64, which rounds (intStats' sum is exact): means are
+// compared to 1e-9.
+func checkExtremes[T integer](t *testing.T, name string) {
+	const ts = MaxTileSize
+	lo, hi := intRange[T]()
+	out := make([]T, ts*ts)
+	for fill, pattern := range [][]float64{{hi}, {lo}, {lo, hi}, {hi, hi, lo}} {
+		for i := range out {
+			out[i] = T(pattern[i%len(pattern)])
+		}
+		for _, nd := range []float64{lo, hi, 1} {
+			for _, hasND := range []bool{false, true} {
+				got := intStats(out, ts, ts, ts, hasND, nd)
+				want := refStats(out, ts, ts, ts, hasND, nd)
+				if got.Valid != want.Valid || !sameFloat(got.Min, want.Min) || !sameFloat(got.Max, want.Max) ||
+					!(sameFloat(got.Mean, want.Mean) || math.Abs(got.Mean-want.Mean) <= 1e-9*math.Abs(want.Mean)) {
+					t.Fatalf("%s fill %d nodata %v %v: got %+v, want %+v", name, fill, hasND, nd, got, want)
+				}
+			}
+		}
+	}
 }
 
 func BenchmarkIntStatsUint16(b *testing.B) {

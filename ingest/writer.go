@@ -374,10 +374,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // writeFile sorts a job's tiles by (level, quadbin) and writes them as one data file: into
 // the store, or (w.upload) into a local file uploaded once the previous file's upload (prev's)
-// is over. It closes op.encoded when it no longer needs the job's spool nor the encoder, and
-// op.uploaded when the file is in the store or failed.
+// is over. It closes op.encoded when it no longer needs the job's spool nor the encoder (before
+// the file is closed: a local store's Close syncs it, and the next file need not wait for
+// that), and op.uploaded when the file is in the store or failed.
 func (w *batchWriter) writeFile(ctx context.Context, job fileJob, op, prev *fileOp) (f writtenFile, err error) {
 	encoded := false
+	release := func() {
+		encoded = true
+		close(op.encoded)
+	}
 	defer func() {
 		if !encoded {
 			close(op.encoded)
@@ -387,7 +392,7 @@ func (w *batchWriter) writeFile(ctx context.Context, job fileJob, op, prev *file
 	}()
 	path := "part-" + uuid.NewString() + ".zstd.parquet"
 	if !w.upload {
-		f, err = w.encodeFile(ctx, job, path, nil)
+		f, err = w.encodeFile(ctx, job, path, nil, release)
 		return f, err
 	}
 	local, err := unlinkedTemp(w.opts.TempDir, "deltaraster-file-*", "local copy")
@@ -395,9 +400,7 @@ func (w *batchWriter) writeFile(ctx context.Context, job fileJob, op, prev *file
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
 	defer local.Close()
-	f, err = w.encodeFile(ctx, job, path, local)
-	encoded = true
-	close(op.encoded)
+	f, err = w.encodeFile(ctx, job, path, local, release)
 	if err != nil {
 		return writtenFile{}, err
 	}
@@ -414,8 +417,11 @@ func (w *batchWriter) writeFile(ctx context.Context, job fileJob, op, prev *file
 }
 
 // encodeFile sorts a job's tiles by (level, quadbin) and encodes them as one Parquet file:
-// into the store at path when local is nil, else into local.
-func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, local *os.File) (writtenFile, error) {
+// into the store at path when local is nil, else into local. It calls release once the
+// Parquet writer is closed, before closing the file: from then on it uses neither the job's
+// spool nor the encoder (w.pw, w.pages, w.bufs). On an error before that, release is not
+// called.
+func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, local *os.File, release func()) (writtenFile, error) {
 	slices.SortFunc(job.pending, func(a, b spooled) int {
 		return cmp.Or(cmp.Compare(a.t.Level, b.t.Level), cmp.Compare(a.t.Quadbin, b.t.Quadbin),
 			cmp.Compare(a.t.Source, b.t.Source), cmp.Compare(a.t.Row, b.t.Row), cmp.Compare(a.t.Col, b.t.Col))
@@ -488,10 +494,12 @@ func (w *batchWriter) encodeFile(ctx context.Context, job fileJob, path string, 
 	if err := pw.Close(); err != nil {
 		return abort(err)
 	}
+	nrows, stats := int64(len(job.pending)), st.json()
+	release()
 	if err := out.Close(); err != nil {
 		return writtenFile{}, fmt.Errorf("write data file %s: %w", path, err)
 	}
-	return writtenFile{Path: path, Size: cw.n, Rows: int64(len(job.pending)), Stats: st.json(), Sources: sources}, nil
+	return writtenFile{Path: path, Size: cw.n, Rows: nrows, Stats: stats, Sources: sources}, nil
 }
 
 // loadBlobs reads a spooled tile's bands and footprint back into t.

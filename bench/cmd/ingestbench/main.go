@@ -45,6 +45,7 @@ type config struct {
 	table      string
 	tileSize   int
 	workers    int
+	targetFile int64
 	cpuProfile string
 	memProfile string
 	allocProf  string
@@ -74,6 +75,7 @@ func main() {
 	fs := flag.NewFlagSet("ingestbench", flag.ExitOnError)
 	fs.StringVar(&c.table, "table", "", "local table directory to create (must not exist)")
 	fs.IntVar(&c.tileSize, "tile-size", ingest.DefaultTileSize, "tile size in pixels (ingest.Options.TileSize)")
+	fs.Int64Var(&c.targetFile, "target-file-size", 0, "data file size in bytes (ingest.Options.TargetFileBytes; 0 = default)")
 	fs.IntVar(&c.workers, "workers", 0, "decoding workers per source (ingest.Options.Workers; 0 = default)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile, taken when the live heap was largest, to this file")
@@ -133,9 +135,10 @@ func run(ctx context.Context, c config) (result, error) {
 	}
 
 	opts := ingest.Options{
-		TileSize: c.tileSize,
-		Workers:  c.workers,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TileSize:        c.tileSize,
+		Workers:         c.workers,
+		TargetFileBytes: c.targetFile,
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
