@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -268,6 +270,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	failures := 0 // batch-level failures in a row
 	var holdUntil time.Time
 	var committing *commitJob
+	worked := false // a batch ran since memory was last given back (releaseIdle)
 	record := func(ok bool) {
 		if ok {
 			failures = 0
@@ -318,6 +321,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				break
 			}
 			start := time.Now()
+			worked = true
 			prep, batch, ok := d.prepareBatch(wctx, b)
 			finish() // one commit at a time, in order
 			if !ok {
@@ -357,6 +361,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if wait <= 0 {
 			continue
 		}
+		if worked && committing == nil && len(d.queue) == 0 {
+			releaseIdle()
+			worked = false
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -368,6 +376,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// releaseIdle gives the memory of the batches done back to the system, when the daemon has
+// nothing left to do: an idle daemon allocates nothing, so without a collection the garbage of
+// its last batch (a large scene's buffers, parquet-go's pooled pages) would stay resident until
+// the next batch, and the runtime would keep the heap it grew to. One collection and a scavenge
+// of a small heap take milliseconds; during a backlog it is not called, so batches in a row do
+// not fault their memory in again. (The ingest gives malloc's share back itself: GDAL's blocks,
+// once a batch's rasters are read.)
+func releaseIdle() {
+	runtime.GC() // sync.Pool contents live through one collection, as victims
+	debug.FreeOSMemory()
 }
 
 func backoff(base time.Duration, n int) time.Duration {
