@@ -144,7 +144,10 @@ when its batch is abandoned. Objects in the table itself or under --dead-letter,
 a path element starting with "." or "_", are never work (a bucket-wide notification would
 otherwise feed ingestd its own files). Each poll receives until no message came for --idle;
 with --once the run ends there. --source-query gives the URL parameters to read notified
-objects with.
+objects with. Drivers that retry an unreachable server inside each receive (Pub/Sub, Service
+Bus) would make a server gone after the start look like an empty queue: after a minute without
+a message, a poll checks the subscription again as at start, and a failure is logged and fails
+/readyz until the server answers.
 This build links six drivers: rabbit://, awssqs://, gcppubsub://, azuresb://, kafka:// and
 mem:// (in-process, for tests).
 
@@ -226,7 +229,7 @@ deltactl vacuum --full), and exits 0.
 
 HTTP on --metrics-addr: /metrics (Prometheus: deltaraster_ingestd_* and the Go and process
 collectors), /healthz (the process serves), /readyz (the table's log can be listed and the
-last listing of the prefix succeeded). Logs go to stderr with log/slog, text or JSON
+last listing of the prefix, or poll of the subscription, succeeded). Logs go to stderr with log/slog, text or JSON
 (--log-format). Memory: --cache-max caps GDAL's block cache, --memory-limit sets Go's soft
 limit. Checkpoints are written after the commits at the table's checkpoint interval
 (--checkpoint-interval overrides it), in bounded memory.

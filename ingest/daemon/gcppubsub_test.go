@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,12 +30,14 @@ func gcsNotification(bucket, object string) ([]byte, map[string]string) {
 // speaking the Pub/Sub gRPC API on 127.0.0.1), with a topic and a subscription of it, and points
 // gocloud's gcppubsub driver at it through PUBSUB_EMULATOR_HOST. The driver dials once per
 // process, so one test of the package uses it, after a server of internal/testservers has
-// started (so inside the private network namespace). It returns the server, the topic's name
-// and the subscription URL.
-func pubsubServer(t *testing.T, ackDeadline time.Duration) (*pstest.Server, string, string) {
+// started (so inside the private network namespace). It returns the server, the topic's name,
+// the subscription URL and a function that stops the server (at most once; the test's cleanup
+// calls it too).
+func pubsubServer(t *testing.T, ackDeadline time.Duration) (*pstest.Server, string, string, func()) {
 	t.Helper()
 	srv := pstest.NewServerWithAddress("127.0.0.1:0")
-	t.Cleanup(func() { srv.Close() })
+	stop := sync.OnceFunc(func() { srv.Close() })
+	t.Cleanup(stop)
 	t.Setenv("PUBSUB_EMULATOR_HOST", srv.Addr)
 	ctx := context.Background()
 	topic, sub := "projects/deltaraster/topics/scenes", "projects/deltaraster/subscriptions/ingestd"
@@ -45,7 +48,7 @@ func pubsubServer(t *testing.T, ackDeadline time.Duration) (*pstest.Server, stri
 		AckDeadlineSeconds: int32(ackDeadline.Seconds())}); err != nil {
 		t.Fatal(err)
 	}
-	return srv, topic, "gcppubsub://" + sub
+	return srv, topic, "gcppubsub://" + sub, stop
 }
 
 // TestSubscribeGCPPubSub: GCS notifications on a Pub/Sub subscription (pstest) name scenes in
@@ -57,7 +60,7 @@ func TestSubscribeGCPPubSub(t *testing.T) {
 	ctx := context.Background()
 	base := testservers.GCS(t).URL(t, "")
 	bucket := putScenes(t, base)
-	srv, topic, subURL := pubsubServer(t, 60*time.Second)
+	srv, topic, subURL, stopServer := pubsubServer(t, 60*time.Second)
 	publish := func(object, eventType string) {
 		body, attrs := gcsNotification(bucket, object)
 		attrs["eventType"] = eventType
@@ -136,4 +139,35 @@ func TestSubscribeGCPPubSub(t *testing.T) {
 			t.Errorf("%s: %v; want it to say %q", u, err, want)
 		}
 	}
+
+	// A server that goes away after the start: the driver retries inside Receive, so a poll
+	// only sees an empty queue; once nothing was heard for Recheck, the poll checks the
+	// subscription again, and fails, until the server answers again.
+	defer func(d time.Duration) { subcheck.Timeout = d }(subcheck.Timeout)
+	subcheck.Timeout = 2 * time.Second // the client retries an unavailable server until then
+	const recheck = time.Second
+	live, err := OpenSubscription(ctx, subURL, SubscriptionOptions{Idle: 100 * time.Millisecond,
+		Check: subcheck.Probe, Recheck: recheck, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close(ctx)
+	if _, err := live.Poll(ctx, none); err != nil { // just opened: no check
+		t.Fatalf("poll with the server up: %v", err)
+	}
+	time.Sleep(recheck)
+	if _, err := live.Poll(ctx, none); err != nil { // checks, and passes
+		t.Fatalf("poll with the server up, after %v: %v", recheck, err)
+	}
+	stopServer()
+	if _, err := live.Poll(ctx, none); err != nil {
+		t.Fatalf("poll right after a check: %v; want no check yet", err)
+	}
+	time.Sleep(recheck)
+	_, err = live.Poll(ctx, none)
+	if want := "the Pub/Sub subscription projects/deltaraster/subscriptions/ingestd"; err == nil ||
+		!strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "no message for") {
+		t.Fatalf("poll with the server gone: %v; want an error saying no message came and %q failed its check", err, want)
+	}
+	t.Logf("with the server gone: %v", err)
 }

@@ -42,6 +42,11 @@ type SubscriptionOptions struct {
 	// (a driver that retries inside Receive otherwise makes a dead server look like an empty
 	// queue).
 	Check func(ctx context.Context, rawURL string, sub *pubsub.Subscription) error
+	// Recheck is how long a subscription may go without a message before a Poll that receives
+	// none runs Check again (default 1 minute): a server that goes away after the start would
+	// otherwise look like an empty queue for ever. A failed check is that Poll's error, so the
+	// daemon logs it and /readyz fails, until a check passes or a message comes.
+	Recheck time.Duration
 	// Exclude are prefixes (any spelling of a source URI, as SourceID takes) whose objects are
 	// never work: the table's own root and the dead-letter prefix, whose objects the daemon
 	// writes itself. A notification configured on a whole bucket that holds the table would
@@ -76,6 +81,7 @@ type Subscription struct {
 	open    map[*pubsub.Message]*msgState
 	later   []*pubsub.Message // nacked at the next Poll (NoAckDeadline)
 	exclude []string          // identities of excluded prefixes, each ending in /
+	heard   time.Time         // when a message came or Check passed last
 }
 
 type msgState struct {
@@ -93,6 +99,9 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 	if o.MaxMessages <= 0 {
 		o.MaxMessages = 1000
 	}
+	if o.Recheck <= 0 {
+		o.Recheck = time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -109,7 +118,8 @@ func OpenSubscription(ctx context.Context, rawURL string, o SubscriptionOptions)
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	return &Subscription{sub: sub, url: rawURL, o: o, stores: map[string]delta.Store{},
-		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude}, nil
+		waiting: map[pairKey][]*pubsub.Message{}, open: map[*pubsub.Message]*msgState{}, exclude: exclude,
+		heard: time.Now()}, nil
 }
 
 // open opens the subscription at rawURL and runs Check, if any, on it (shut down again when
@@ -192,7 +202,9 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 		}
 		s.o.Logger.Info("ingestd: subscribed again", "subscription", s.url)
 		s.sub = sub
+		s.heard = time.Now()
 	}
+	received := false
 	for range s.o.MaxMessages {
 		rctx, cancel := context.WithTimeout(ctx, s.o.Idle)
 		m, err := s.sub.Receive(rctx)
@@ -206,6 +218,7 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 			}
 			return fail(fmt.Errorf("subscribe %s: %w", s.url, err))
 		}
+		received = true
 		uris, err := parseNotification(m.Body, m.Metadata, s.o.SourceQuery)
 		if err != nil {
 			s.o.Logger.Warn("ingestd: message dropped (acked)", "subscription", s.url, "id", m.LoggableID, "err", err)
@@ -255,7 +268,27 @@ func (s *Subscription) Poll(ctx context.Context, known func(id, version string) 
 			s.release(m)
 		}
 	}
+	if received {
+		s.heard = time.Now()
+	} else if err := s.recheck(ctx); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// recheck runs Check on the open subscription when nothing was heard from it for Recheck.
+func (s *Subscription) recheck(ctx context.Context) error {
+	if s.o.Check == nil || time.Since(s.heard) < s.o.Recheck {
+		return nil
+	}
+	if err := s.o.Check(ctx, s.url, s.sub); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("subscribe %s: no message for %v, and %w", s.url, time.Since(s.heard).Round(time.Second), err)
+	}
+	s.heard = time.Now()
+	return nil
 }
 
 // drop lets go of a subscription that failed for good (Receive reports only errors the driver
