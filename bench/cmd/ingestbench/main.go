@@ -31,6 +31,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ type config struct {
 	workers    int
 	targetFile int64
 	cpuProfile string
+	traceOut   string
 	memProfile string
 	allocProf  string
 	allocRate  int
@@ -78,6 +80,7 @@ func main() {
 	fs.Int64Var(&c.targetFile, "target-file-size", 0, "data file size in bytes (ingest.Options.TargetFileBytes; 0 = default)")
 	fs.IntVar(&c.workers, "workers", 0, "decoding workers per source (ingest.Options.Workers; 0 = default)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the ingest to this file")
+	fs.StringVar(&c.traceOut, "trace", "", "write an execution trace of the ingest (go tool trace) to this file")
 	fs.StringVar(&c.memProfile, "memprofile", "", "write a heap profile, taken when the live heap was largest, to this file")
 	fs.StringVar(&c.allocProf, "allocprofile", "", "write a heap profile taken after the ingest to this file: its alloc_space is every allocation of the run")
 	fs.IntVar(&c.allocRate, "memprofilerate", 64<<10, "runtime.MemProfileRate for -allocprofile")
@@ -149,6 +152,17 @@ func run(ctx context.Context, c config) (result, error) {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return result{}, err
 		}
+	}
+	if c.traceOut != "" {
+		f, err := os.Create(c.traceOut)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return result{}, err
+		}
+		defer trace.Stop()
 	}
 	if c.memProfile != "" {
 		stop := profileHeapPeak(c.memProfile, 50*time.Millisecond)
