@@ -92,7 +92,8 @@
 // which leaves it once under its identity; Export skips the second copy of each tile.
 //
 // A source's version
-// (source_version) is its ETag (or generation), or size and mtime for local files; it is
+// (source_version) is its ETag (on GCS too, where every write, and every metadata change,
+// makes a new one), or size and mtime for local files; it is
 // checked again after the source is read, and a source that changed meanwhile fails the batch
 // (ErrSourceChanged).
 //

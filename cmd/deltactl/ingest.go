@@ -45,7 +45,7 @@ for Azure). URL parameters such as endpoint, region or use_path_style are used t
 object and never written to the table, so s3://b/k.tif?endpoint=... and s3://b/k.tif are one
 source, and any spelling finds it again (ingest, export --source).
 
-Exactly once: re-ingesting a source that has not changed (same ETag or generation, or for
+Exactly once: re-ingesting a source that has not changed (same ETag, on GCS too, or for
 local files the same size and modification time) adds nothing, and nothing is committed if
 no source changed. A source that has changed is replaced: its old tiles are removed in the
 same commit that adds the new ones. Every commit carries an app transaction (--app-id).

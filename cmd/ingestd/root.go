@@ -129,7 +129,7 @@ deltactl ingest would, in batches: one commit per batch of up to --batch-max-sou
 or fewer once the oldest has waited --batch-max-wait.
 
 What is work: the prefix is listed every --poll. An object is work when the table does not hold
-its source at its version: new objects, and objects whose version changed (ETag or generation;
+its source at its version: new objects, and objects whose version changed (the ETag, on GCS too;
 size and modification time for local files) are ingested, and a changed one replaces its old
 tiles. A local file is taken once two listings in a row saw the same size and modification time
 (it may still be being written; --once takes what is there). Keys with a path element starting
