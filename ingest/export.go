@@ -69,7 +69,6 @@ func Export(ctx context.Context, store delta.Store, opts ExportOptions) error {
 		return fmt.Errorf("export to %s: %s is not a directory", opts.Out, filepath.Dir(out))
 	}
 	initGDAL(opts.CacheMaxBytes)
-	defer gdal.ReleaseMemory() // last, once every dataset is closed
 	snap, err := delta.Open(ctx, store)
 	if err != nil {
 		return errwrap.URL("export from", store.URL(), err)

@@ -69,6 +69,12 @@ func initGDAL(cacheMax int64) {
 	registerOnce.Do(godal.RegisterAll)
 }
 
+// ReleaseMemory gives the memory that malloc holds free back to the system: GDAL's blocks of
+// the rasters read, which the ingest keeps in malloc's arenas for the next batch rather than
+// fault them in again (see internal/gdal.TuneMalloc). Call it when a process that ingests
+// goes idle; ingestd does when it runs out of work.
+func ReleaseMemory() { gdal.ReleaseMemory() }
+
 // identityOf is the identity a source is recorded and matched under, given and as parsed:
 // SourceID's. Tests make it the source as given, to write tables as versions before source
 // identities did.

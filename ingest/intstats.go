@@ -9,6 +9,14 @@ package ingest
 // was 7% of a large ingest's CPU. Integer arithmetic only, so the result is exact and the
 // same whichever version runs.
 
+// target_clones needs GCC's ifunc support: x86-64 with glibc. Elsewhere one version, which
+// GCC still vectorizes for the target's baseline.
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__clang__)
+#define DR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DR_CLONES
+#endif
+
 typedef struct {
 	int64_t sum, n;
 	int64_t min, max; // meaningful when n > 0
@@ -19,7 +27,7 @@ typedef struct {
 // pixel counts as TMAX for the minimum and TMIN for the maximum, through a mask m of all
 // ones: no branch, so that loop vectorizes too.
 #define DR_INTSTATS(NAME, T, ACC, TMIN, TMAX)                                          \
-__attribute__((target_clones("avx2", "default")))                                      \
+DR_CLONES                                                                              \
 static void NAME(const T *p, int ts, int w, int h, int hasnd, T nd, dr_istats *out) {  \
 	T mn = TMAX, mx = TMIN;                                                        \
 	int64_t sum = 0, n = 0;                                                        \

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/deltaraster/deltaraster/delta"
-	"github.com/deltaraster/deltaraster/internal/gdal"
 )
 
 // Prepared is a batch whose data files are written and not yet committed: Ingest split in
@@ -51,9 +50,6 @@ func Prepare(ctx context.Context, store delta.Store, sources []string, opts Opti
 	}
 	err := in.prepare(ctx, sources)
 	in.stores.close() // the sources are read: the commit needs none of them
-	// Their datasets are closed: what malloc keeps of GDAL's blocks goes back to the system
-	// (a daemon idles at its resting size between batches, not at its largest scene's).
-	gdal.ReleaseMemory()
 	if err != nil {
 		b.release()
 		return b, err

@@ -32,7 +32,13 @@ import (
 // more: all 16 scenes, once each, and vacuum leaves nothing but the live files.
 func TestCrashLoop(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	if v := os.Getenv("DELTACTL_CRASH_SEED"); v != "" { // to replay a run
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("DELTACTL_CRASH_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (DELTACTL_CRASH_SEED replays the same choices; the kills land where the timing puts them)", seed)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	rgb, err := os.ReadFile(testRaster(t, "rgb.tif"))
 	if err != nil {
@@ -51,9 +57,9 @@ func TestCrashLoop(t *testing.T) {
 	done := map[string]bool{} // scenes whose ingest exited 0
 	exists := false
 	kills, finished := map[string]int{}, map[string]int{}
-	// took is how long each command took when it last finished (1 s before it has): a run is
-	// killed at a uniform moment of 1.2 times that, so most runs die somewhere inside, on a
-	// slow machine as on a fast one.
+	// took is how long each command took when it last finished: a run is killed at a uniform
+	// moment of 1.2 times that, so most runs die somewhere inside, on a slow machine as on a
+	// fast one. The first run of each command is left to finish, to measure it.
 	took := map[string]time.Duration{}
 	run := func(args []string, killAfter time.Duration) (killed bool) {
 		t.Helper()
@@ -98,11 +104,11 @@ func TestCrashLoop(t *testing.T) {
 		case 3:
 			args = []string{"vacuum", table, "--full", "--retention", "0", "--force-retention"}
 		}
-		d, ok := took[args[0]]
-		if !ok {
-			d = time.Second
+		killAfter := time.Hour
+		if d, ok := took[args[0]]; ok {
+			killAfter = time.Duration(rng.Int64N(int64(d)*6/5 + 1))
 		}
-		killed := run(args, time.Duration(rng.Int64N(int64(d)*6/5+1)))
+		killed := run(args, killAfter)
 		if !killed && op == 0 {
 			for _, s := range batch {
 				done[s] = true

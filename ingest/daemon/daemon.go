@@ -383,11 +383,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 // its last batch (a large scene's buffers, parquet-go's pooled pages) would stay resident until
 // the next batch, and the runtime would keep the heap it grew to. One collection and a scavenge
 // of a small heap take milliseconds; during a backlog it is not called, so batches in a row do
-// not fault their memory in again. (The ingest gives malloc's share back itself: GDAL's blocks,
-// once a batch's rasters are read.)
+// not fault their memory in again. malloc's free memory (GDAL's blocks) goes back too.
 func releaseIdle() {
 	runtime.GC() // sync.Pool contents live through one collection, as victims
 	debug.FreeOSMemory()
+	ingest.ReleaseMemory()
 }
 
 func backoff(base time.Duration, n int) time.Duration {

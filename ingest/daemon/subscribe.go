@@ -285,7 +285,7 @@ func (s *Subscription) recheck(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("subscribe %s: no message for %v, and %w", s.url, time.Since(s.heard).Round(time.Second), err)
+		return fmt.Errorf("subscribe %s: no message in the last %v, and %w", s.url, time.Since(s.heard).Round(time.Second), err)
 	}
 	s.heard = time.Now()
 	return nil

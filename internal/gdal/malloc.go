@@ -41,14 +41,15 @@ import (
 // (madvise) at once, so the next block faults its pages in again. Decoding a 512 MB scene that
 // way took 52,000 page faults, about 0.4 CPU seconds on a virtual machine where a fault costs
 // 8 microseconds; with the thresholds fixed, 27,000 (bench/RESULTS.md). What the arenas keep
-// in between is given back by ReleaseMemory, once the rasters are read.
+// in between is given back by ReleaseMemory, when the process goes idle.
 
 var tuneOnce sync.Once
 
 // TuneMalloc fixes glibc's mmap and trim thresholds (32 and 64 MiB, the ceilings of its own
 // adjustment) for the process, once. It does nothing when the process was started with the
-// thresholds set (GLIBC_TUNABLES naming a malloc tunable, MALLOC_MMAP_THRESHOLD_ or
-// MALLOC_TRIM_THRESHOLD_), or when malloc is not glibc's. It reports whether it set them.
+// thresholds set (GLIBC_TUNABLES naming either, MALLOC_MMAP_THRESHOLD_ or
+// MALLOC_TRIM_THRESHOLD_), or when malloc is not glibc's. It reports whether this call set
+// them (only the first call can).
 func TuneMalloc() bool {
 	set := false
 	tuneOnce.Do(func() {
@@ -62,14 +63,15 @@ func TuneMalloc() bool {
 
 // userMallocSettings reports whether the environment sets glibc's malloc thresholds.
 func userMallocSettings(getenv func(string) string) bool {
-	if strings.Contains(getenv("GLIBC_TUNABLES"), "glibc.malloc.") {
+	t := getenv("GLIBC_TUNABLES")
+	if strings.Contains(t, "glibc.malloc.mmap_threshold") || strings.Contains(t, "glibc.malloc.trim_threshold") {
 		return true
 	}
 	return getenv("MALLOC_MMAP_THRESHOLD_") != "" || getenv("MALLOC_TRIM_THRESHOLD_") != ""
 }
 
 // ReleaseMemory gives the memory that malloc holds free (GDAL's blocks of rasters now closed,
-// among others) back to the system: call it when a batch of rasters has been read.
+// among others) back to the system: call it when the process goes idle.
 func ReleaseMemory() {
 	C.dr_trim()
 }
